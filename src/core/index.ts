@@ -1,0 +1,6 @@
+export * from './errors.js'
+export * from './constants.js'
+export * from './abort.js'
+export * from './ids.js'
+export * from './size.js'
+export * from './logger.js'
