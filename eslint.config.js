@@ -40,7 +40,6 @@ export default defineConfig(
       'no-template-curly-in-string': 'error',
       'no-unmodified-loop-condition': 'error',
       'no-unreachable-loop': 'error',
-      'no-promise-executor-return': 'error',
       'no-constructor-return': 'error',
       'no-new-wrappers': 'error',
       'no-useless-rename': 'error',
