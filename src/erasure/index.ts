@@ -1,0 +1,11 @@
+export {
+  createErasureCoder,
+  shardSizeFor,
+  nativeBackendAvailable,
+  MAX_DATA_SHARDS,
+  MAX_PARITY_SHARDS,
+  SHARD_ALIGNMENT,
+  NATIVE_BACKEND,
+  JS_BACKEND,
+  type ErasureCoder
+} from './erasure-coder.js'
