@@ -1,0 +1,5 @@
+export * from './ops.js'
+export * from './frame.js'
+export * from './decoder.js'
+export * from './messages.js'
+export * from './signing.js'

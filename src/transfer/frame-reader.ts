@@ -1,0 +1,91 @@
+import type { Socket } from 'node:net'
+import { abortReason } from '../core/abort.js'
+import { ConnectionClosedError, MalformedFrameError } from '../core/errors.js'
+import { FrameDecoder, type FrameHead, type FrameLimits } from '../protocol/index.js'
+
+/**
+ * Pull-based frame reader over a socket. Bytes are only read from the socket
+ * when the consumer asks for the next event, so a slow consumer (a disk write,
+ * a full client buffer) pauses the sender through TCP backpressure.
+ */
+export class FrameReader {
+  private readonly decoder: FrameDecoder
+  private readonly source: AsyncIterator<Buffer>
+  private readonly socket: Socket
+
+  constructor (socket: Socket, limits: Partial<FrameLimits> = {}) {
+    this.socket = socket
+    this.decoder = new FrameDecoder(limits)
+    // The iterator is driven by hand and never returned early: returning would destroy the socket.
+    this.source = socket[Symbol.asyncIterator]()
+  }
+
+  get atBoundary (): boolean { return this.decoder.atBoundary }
+
+  /**
+   * Reads the next frame head. Resolves undefined when the peer closed cleanly
+   * between frames; rejects if it closed mid-frame.
+   */
+  async readFrame (signal?: AbortSignal): Promise<FrameHead | undefined> {
+    for (;;) {
+      const event = this.decoder.read()
+      if (event !== undefined) {
+        if (event.kind !== 'frame') throw new MalformedFrameError('Expected a frame, got body bytes')
+        return event.frame
+      }
+      const more = await this.pull(signal)
+      if (!more) {
+        if (this.decoder.atBoundary) return undefined
+        throw new ConnectionClosedError('Connection closed in the middle of a frame')
+      }
+    }
+  }
+
+  /** Yields exactly the body of the frame just read (bodyLength bytes). */
+  async * body (bodyLength: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    let remaining = bodyLength
+    while (remaining > 0) {
+      const event = this.decoder.read()
+      if (event === undefined) {
+        if (!await this.pull(signal)) throw new ConnectionClosedError('Connection closed in the middle of a body')
+        continue
+      }
+      if (event.kind !== 'body') throw new MalformedFrameError('Expected body bytes')
+      remaining -= event.chunk.length
+      yield event.chunk
+    }
+  }
+
+  /** Reads and discards a body (to keep the connection in sync after refusing a request). */
+  async skip (bodyLength: number, signal?: AbortSignal): Promise<void> {
+    for await (const _chunk of this.body(bodyLength, signal)) { /* discard */ }
+  }
+
+  /** Collects a (small, already bounded) body into one buffer. */
+  async collect (bodyLength: number, signal?: AbortSignal): Promise<Buffer> {
+    const parts: Buffer[] = []
+    for await (const chunk of this.body(bodyLength, signal)) parts.push(chunk)
+    return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, bodyLength)
+  }
+
+  private async pull (signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted === true) throw abortReason(signal)
+    let onAbort: (() => void) | undefined
+    if (signal !== undefined) {
+      // Aborting a read mid-stream leaves framing unknown: the only safe response is to drop the connection.
+      onAbort = () => { this.socket.destroy(abortReason(signal)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    try {
+      const { value, done } = await this.source.next()
+      if (done === true) return false
+      this.decoder.push(value)
+      return true
+    } catch (err) {
+      if (signal?.aborted === true) throw abortReason(signal)
+      throw new ConnectionClosedError(`Connection failed: ${(err as Error).message}`, { cause: err })
+    } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { PieceTooLargeError, InvalidHeaderError, InvalidSignatureError, MalformedFrameError, ConnectionClosedError } from '../../core/errors.js'
+import { toPieceId } from '../../core/ids.js'
+import { verifySignature } from '../../crypto/keys.js'
+import { Op, Res, parseHeader, putSigningBytes, DEFAULT_LIMITS } from '../../protocol/index.js'
+import type { HandlerContext } from './context.js'
+
+/**
+ * PUT: header first, body only on demand. The server answers CONTINUE once the
+ * store has reserved the space, so a full node refuses a piece without the
+ * client sending a byte of it, and a piece the node already holds costs nothing.
+ */
+export async function handlePut (ctx: HandlerContext): Promise<void> {
+  const { reader, writer, store, signal } = ctx
+  const h = parseHeader(Op.Put, ctx.frame.header)
+  if (ctx.frame.bodyLength !== 0) {
+    await reader.skip(ctx.frame.bodyLength, signal)
+    throw new InvalidHeaderError('PUT carries no body; send DATA after CONTINUE')
+  }
+  const id = toPieceId(h.id)
+  if (h.size > DEFAULT_LIMITS.maxBodySize) throw new PieceTooLargeError(undefined, { details: { size: h.size } })
+  if (!verifySignature(h.owner, putSigningBytes(id, h.size), h.signature)) {
+    throw new InvalidSignatureError('PUT signature does not verify with the given owner key')
+  }
+  const owner = Buffer.from(h.owner).toString('hex')
+
+  if (await store.has(id, { signal })) {
+    await store.addOwner(id, owner, { signal })
+    await writer.writeFrame(Res.Put, { created: false })
+    return
+  }
+
+  let announced = -1
+  let consumed = 0
+  async function * body (): AsyncGenerator<Buffer> {
+    await writer.writeFrame(Op.Continue, {})
+    const data = await reader.readFrame(signal)
+    if (data === undefined) throw new ConnectionClosedError('Connection closed before the piece body')
+    if (data.type !== Op.Data) throw new MalformedFrameError(`Expected DATA after CONTINUE, got type ${data.type}`)
+    announced = data.bodyLength
+    for await (const chunk of reader.body(data.bodyLength, signal)) {
+      consumed += chunk.length
+      yield chunk
+    }
+  }
+
+  try {
+    const { created } = await store.put(id, h.size, body(), { owner, signal })
+    await writer.writeFrame(Res.Put, { created })
+  } catch (err) {
+    // Keep the connection in step: swallow what is left of an announced body, then report.
+    if (announced > consumed && !signal.aborted) await reader.skip(announced - consumed, signal)
+    throw err
+  }
+}
