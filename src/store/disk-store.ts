@@ -1,0 +1,399 @@
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { abortReason, throwIfAborted, type AbortOptions } from '../core/abort.js'
+import { LEAF_SIZE } from '../core/constants.js'
+import { InvalidArgumentError, NotOwnerError, PieceHashMismatchError, PieceNotFoundError, StoreError } from '../core/errors.js'
+import { toPieceId, type PieceId } from '../core/ids.js'
+import { silentLogger, type Logger } from '../core/logger.js'
+import { leafLength, MerkleHasher } from '../crypto/merkle.js'
+import { drainBody, pullBody } from './body.js'
+import { Capacity } from './capacity.js'
+import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFully } from './disk-fs.js'
+import { recoverStore, removePieceFiles } from './disk-recovery.js'
+import { KeyedMutex } from './keyed-mutex.js'
+import { decodeMeta, encodeMeta, type StoredMeta } from './meta-format.js'
+import { MerkleLevels } from './proofs.js'
+import type { AuditProof, GetOptions, PieceMeta, PieceReadResult, PieceStore, PutOptions, StoreStats } from './types.js'
+import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } from './validate.js'
+
+/**
+ * The piece store of a BatNode, on a local file system.
+ *
+ * Layout under `dir`:
+ *   pieces/<id[0..2]>/<id>        the piece bytes, nothing else (so ranges map 1:1 to file offsets)
+ *   pieces/<id[0..2]>/<id>.meta   size, storedAt, owners, leaf hashes (format: meta-format.ts)
+ *   tmp/                          files being written; anything here at open is a crash leftover
+ *
+ * Put, in this order (a crash at any step leaves no piece or a complete valid one):
+ *   1. reserve the size; stream the body into tmp/<id>.<rand>.data, hashing leaves as it goes
+ *   2. check byte count and Merkle root — a bad piece never leaves tmp/
+ *   3. fsync the data; write tmp/<id>.<rand>.meta and fsync it
+ *   4. rename the data into pieces/xx/<id>; fsync pieces/xx    (crash after: orphan data → removed at open)
+ *   5. rename the metadata into pieces/xx/<id>.meta; fsync pieces/xx    ← commit point
+ *   6. index the piece, count it as used, release the reservation
+ * The fsync between 4 and 5 guarantees a durable metadata file implies a durable data file.
+ * Owner changes rewrite the metadata the same way (temp, fsync, rename over, fsync dir).
+ * Delete: unlink metadata (un-commit), unlink data, fsync the directory.
+ * Open (disk-recovery.ts) empties tmp/, drops pieces without valid metadata or of the
+ * wrong length, and recomputes `used` from what is there.
+ *
+ * Reads take no lock: renames are atomic and an open file survives unlink, so a reader
+ * sees the old or the new state, never a torn one.
+ */
+
+export interface DiskStoreInit {
+  /** Directory owned by the store (created if missing). */
+  dir: string
+  /** Bytes of pieces the node offers. */
+  capacity: number
+  /** Merkle leaf size; part of the piece id definition (default LEAF_SIZE). */
+  leafSize?: number
+  /** fsync files and directories at each durability point (default true; false only for tests and benchmarks). */
+  fsync?: boolean
+  /** Where open-time recovery reports what it removed (default: silent). */
+  logger?: Logger
+}
+
+/** Opens (creating if needed) a disk store, recovering from any crash leftovers first. */
+export async function createDiskStore (init: DiskStoreInit, options: AbortOptions = {}): Promise<PieceStore> {
+  if (typeof init?.dir !== 'string' || init.dir === '') throw new InvalidArgumentError('Store directory is required')
+  const leafSize = init.leafSize ?? LEAF_SIZE
+  if (!Number.isSafeInteger(leafSize) || leafSize <= 0 || leafSize > 0xffffffff) {
+    throw new InvalidArgumentError('Leaf size must be a positive integer', { details: { leafSize } })
+  }
+  const capacity = new Capacity(init.capacity)
+  const layout = new DiskLayout(init.dir)
+  const fsync = init.fsync ?? true
+  const logger = init.logger ?? silentLogger()
+  throwIfAborted(options.signal)
+  let recovered
+  try {
+    recovered = await recoverStore(layout, leafSize, fsync, logger, options.signal)
+  } catch (err) {
+    throw storeFsError(err, 'Cannot open the store directory', { dir: init.dir })
+  }
+  for (const size of recovered.pieces.values()) capacity.addPiece(size)
+  return new DiskPieceStore(layout, capacity, recovered.pieces, leafSize, fsync)
+}
+
+class DiskPieceStore implements PieceStore {
+  private readonly locks = new KeyedMutex()
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private closed = false
+
+  constructor (
+    private readonly layout: DiskLayout,
+    private readonly capacity: Capacity,
+    /** Visible pieces and their sizes; the single source of truth for has/list/accounting. */
+    private readonly index: Map<PieceId, number>,
+    private readonly leafSize: number,
+    private readonly fsync: boolean
+  ) {}
+
+  stats (): StoreStats {
+    return this.capacity.stats()
+  }
+
+  async has (id: PieceId, options: AbortOptions = {}): Promise<boolean> {
+    const pieceId = this.enter(id, options)
+    return this.index.has(pieceId)
+  }
+
+  async stat (id: PieceId, options: AbortOptions = {}): Promise<PieceMeta | undefined> {
+    const pieceId = this.enter(id, options)
+    if (!this.index.has(pieceId)) return undefined
+    try {
+      const meta = await this.readMeta(pieceId)
+      return { id: pieceId, size: meta.size, owners: meta.owners, storedAt: meta.storedAt }
+    } catch (err) {
+      if (err instanceof PieceNotFoundError) return undefined
+      throw err
+    }
+  }
+
+  async put (id: PieceId, size: number, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ created: boolean }> {
+    const pieceId = this.enter(id, options)
+    const pieceSize = checkPieceSize(size, pieceId)
+    const owner = toOwner(options?.owner)
+    const signal = options.signal
+    return await this.track(this.locks.run(pieceId, signal, async () => {
+      const existing = this.index.get(pieceId)
+      if (existing !== undefined) {
+        // Same id means same bytes, so a different size can only be a lying or broken sender.
+        if (existing !== pieceSize) {
+          throw new InvalidArgumentError('Piece size does not match the stored piece', { details: { id: pieceId, size: pieceSize, stored: existing } })
+        }
+        await drainBody(body, signal)
+        await this.updateOwners(pieceId, owners => withOwner(pieceId, owners, owner), signal)
+        return { created: false }
+      }
+      const release = this.capacity.reserve(pieceId, pieceSize)
+      try {
+        await this.receive(pieceId, pieceSize, owner, body, signal)
+        return { created: true }
+      } finally {
+        release()
+      }
+    }))
+  }
+
+  async addOwner (id: PieceId, owner: string, options: AbortOptions = {}): Promise<void> {
+    const pieceId = this.enter(id, options)
+    const key = toOwner(owner)
+    await this.track(this.locks.run(pieceId, options.signal, async () => {
+      await this.updateOwners(pieceId, owners => withOwner(pieceId, owners, key), options.signal)
+    }))
+  }
+
+  async removeOwner (id: PieceId, owner: string, options: AbortOptions = {}): Promise<{ deleted: boolean }> {
+    const pieceId = this.enter(id, options)
+    const key = toOwner(owner)
+    return await this.track(this.locks.run(pieceId, options.signal, async () => {
+      const meta = await this.readMeta(pieceId)
+      if (!meta.owners.includes(key)) throw new NotOwnerError(undefined, { details: { id: pieceId } })
+      const owners = meta.owners.filter(o => o !== key)
+      if (owners.length > 0) {
+        await this.writeMeta(pieceId, { ...meta, owners })
+        return { deleted: false }
+      }
+      await this.delete(pieceId, meta.size)
+      return { deleted: true }
+    }))
+  }
+
+  async get (id: PieceId, options: GetOptions = {}): Promise<PieceReadResult> {
+    const pieceId = this.enter(id, options)
+    const size = this.sizeOf(pieceId)
+    const range = resolveRange(pieceId, size, options.offset, options.length)
+    const fh = await this.openData(pieceId, size)
+    try {
+      throwIfAborted(options.signal)
+    } catch (err) {
+      await fh.close()
+      throw err
+    }
+    if (range.length === 0) {
+      await fh.close()
+      return { size: 0, stream: Readable.from([], { objectMode: false }) }
+    }
+    const stream = fh.createReadStream({ start: range.offset, end: range.offset + range.length - 1, autoClose: true })
+    const signal = options.signal
+    if (signal !== undefined) {
+      // The signal covers the whole read, not just the open: a cancelled request stops the disk reads too.
+      const onAbort = (): void => { stream.destroy(abortReason(signal)) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      stream.once('close', () => { signal.removeEventListener('abort', onAbort) })
+    }
+    return { size: range.length, stream }
+  }
+
+  async audit (id: PieceId, indices: readonly number[], options: AbortOptions = {}): Promise<AuditProof> {
+    const pieceId = this.enter(id, options)
+    const meta = await this.readMeta(pieceId)
+    const count = meta.leafHashes.length
+    checkAuditIndices(pieceId, indices, count)
+    const tree = new MerkleLevels(meta.leafHashes)
+    if (tree.root.toString('hex') !== pieceId) {
+      throw new StoreError('Stored leaf hashes do not match the piece id', { details: { id: pieceId } })
+    }
+    const fh = await this.openData(pieceId, meta.size)
+    const leaves: Buffer[] = []
+    try {
+      for (const index of indices) {
+        throwIfAborted(options.signal)
+        // The leaf is read from the piece file, never from the stored hashes, so bytes
+        // that rotted on disk fail the auditor's check instead of being vouched for.
+        const length = leafLength(meta.size, index, this.leafSize)
+        const leaf = await readFully(fh, length, index * this.leafSize)
+        if (leaf.length !== length) throw new StoreError('Piece file is shorter than its metadata', { details: { id: pieceId, index } })
+        leaves.push(leaf)
+      }
+    } catch (err) {
+      throw storeFsError(err, 'Cannot read piece file', { id: pieceId })
+    } finally {
+      await fh.close()
+    }
+    return { leafCount: count, leaves, proofs: indices.map(index => tree.proof(index)) }
+  }
+
+  async * list (options: AbortOptions = {}): AsyncIterable<PieceId> {
+    this.checkOpen()
+    for (const id of [...this.index.keys()]) {
+      throwIfAborted(options.signal)
+      yield id
+    }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    await Promise.allSettled([...this.inFlight])
+  }
+
+  /** Common entry checks: store open, id valid (the path traversal guard), not aborted. */
+  private enter (id: PieceId, options: AbortOptions | undefined): PieceId {
+    this.checkOpen()
+    const pieceId = toPieceId(id)
+    throwIfAborted(options?.signal)
+    return pieceId
+  }
+
+  private checkOpen (): void {
+    if (this.closed) throw new StoreError('Store is closed')
+  }
+
+  private async track<T> (operation: Promise<T>): Promise<T> {
+    this.inFlight.add(operation)
+    try {
+      return await operation
+    } finally {
+      this.inFlight.delete(operation)
+    }
+  }
+
+  private sizeOf (id: PieceId): number {
+    const size = this.index.get(id)
+    if (size === undefined) throw new PieceNotFoundError(undefined, { details: { id } })
+    return size
+  }
+
+  /** Steps 1–6 of the put order (see the top of this file). Called with the id locked and the size reserved. */
+  private async receive (id: PieceId, size: number, owner: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<void> {
+    const tempData = this.layout.tempPath(id, 'data')
+    const dataPath = this.layout.dataPath(id)
+    let dataRenamed = false
+    try {
+      const hasher = new MerkleHasher(this.leafSize)
+      const fh = await open(tempData, 'wx').catch(err => { throw storeFsError(err, 'Cannot create temp file', { id }) })
+      try {
+        let position = 0
+        await pullBody(id, size, body, signal, async chunk => {
+          hasher.update(chunk)
+          try {
+            await writeFully(fh, chunk, position)
+          } catch (err) {
+            throw storeFsError(err, 'Cannot write piece', { id })
+          }
+          position += chunk.byteLength
+        })
+        const { root, leafHashes } = hasher.digest()
+        if (root.toString('hex') !== id) {
+          throw new PieceHashMismatchError(undefined, { details: { id, actual: root.toString('hex') } })
+        }
+        if (this.fsync) await fh.sync().catch(err => { throw storeFsError(err, 'Cannot sync piece', { id }) })
+        await fh.close()
+        throwIfAborted(signal)
+        const meta: StoredMeta = { size, storedAt: Date.now(), leafSize: this.leafSize, owners: [owner], leafHashes }
+        const tempMeta = this.layout.tempPath(id, 'meta')
+        const metaFile = encodeMeta(meta)
+        const fileHandle = await open(tempMeta, 'wx')
+        try {
+          await writeFully(fileHandle, metaFile, 0)
+          if (this.fsync) await fileHandle.sync()
+        } catch (err) {
+          await fileHandle.close().catch(() => {})
+          await removeQuietly(tempMeta)
+          throw err
+        }
+        await fileHandle.close()
+        try {
+          await rename(tempData, dataPath)
+          dataRenamed = true
+          if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
+          await rename(tempMeta, this.layout.metaPath(id))
+        } catch (err) {
+          await removeQuietly(tempMeta)
+          throw err
+        }
+      } finally {
+        // Idempotent: closing an already closed FileHandle is a no-op that resolves.
+        await fh.close().catch(() => {})
+      }
+      // Committed. From here on the piece exists even if the directory fsync below fails.
+      this.index.set(id, size)
+      this.capacity.addPiece(size)
+      if (this.fsync) await fsyncDir(this.layout.prefixDir(id)).catch(() => {})
+    } catch (err) {
+      await removeQuietly(tempData)
+      if (dataRenamed && !this.index.has(id)) await removeQuietly(dataPath)
+      throw storeFsError(err, 'Cannot store piece', { id })
+    }
+  }
+
+  private async readMeta (id: PieceId): Promise<StoredMeta> {
+    let raw: Buffer
+    try {
+      raw = await readFile(this.layout.metaPath(id))
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.forget(id)
+        throw new PieceNotFoundError(undefined, { details: { id } })
+      }
+      throw storeFsError(err, 'Cannot read piece metadata', { id })
+    }
+    return decodeMeta(id, raw, this.leafSize)
+  }
+
+  /** Atomically replaces a piece's metadata (temp, fsync, rename over, fsync dir). */
+  private async writeMeta (id: PieceId, meta: StoredMeta): Promise<void> {
+    try {
+      await writeFileAtomic(this.layout.tempPath(id, 'meta'), this.layout.metaPath(id), encodeMeta(meta), this.fsync)
+      if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
+    } catch (err) {
+      throw storeFsError(err, 'Cannot write piece metadata', { id })
+    }
+  }
+
+  private async updateOwners (id: PieceId, change: (owners: readonly string[]) => string[], signal: AbortSignal | undefined): Promise<void> {
+    const meta = await this.readMeta(id)
+    const owners = change(meta.owners)
+    if (owners.length === meta.owners.length) return
+    throwIfAborted(signal)
+    await this.writeMeta(id, { ...meta, owners })
+  }
+
+  private async delete (id: PieceId, size: number): Promise<void> {
+    try {
+      await unlink(this.layout.metaPath(id))
+    } catch (err) {
+      if (!isNotFound(err)) throw storeFsError(err, 'Cannot delete piece', { id })
+    }
+    // Un-committed: from here the piece is gone whatever happens to the data file.
+    if (this.index.delete(id)) this.capacity.removePiece(size)
+    await removePieceFiles(this.layout, id).catch(() => {
+      // A data file we failed to unlink is an orphan without metadata: the next open removes it.
+    })
+    if (this.fsync) await fsyncDir(this.layout.prefixDir(id)).catch(() => {})
+  }
+
+  /** Drops a piece whose files disappeared behind our back, keeping the accounting honest. */
+  private forget (id: PieceId): void {
+    const size = this.index.get(id)
+    if (size !== undefined && this.index.delete(id)) this.capacity.removePiece(size)
+  }
+
+  /** Opens a piece's data file for reading and checks it is what the metadata promises. */
+  private async openData (id: PieceId, size: number): Promise<FileHandle> {
+    let fh: FileHandle
+    try {
+      fh = await open(this.layout.dataPath(id), 'r')
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.forget(id)
+        throw new PieceNotFoundError(undefined, { details: { id } })
+      }
+      throw storeFsError(err, 'Cannot open piece file', { id })
+    }
+    try {
+      const st = await fh.stat()
+      if (!st.isFile() || st.size !== size) {
+        throw new StoreError('Piece file is damaged: its length differs from the metadata', {
+          details: { id, expected: size, actual: st.isFile() ? st.size : 'not a file' }
+        })
+      }
+      return fh
+    } catch (err) {
+      await fh.close().catch(() => {})
+      throw storeFsError(err, 'Cannot read piece file', { id })
+    }
+  }
+}
