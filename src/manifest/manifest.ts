@@ -1,0 +1,50 @@
+import type { PieceId } from '../core/ids.js'
+
+/** One piece of a segment: its id (Merkle root) and size (= the segment's shard size). */
+export interface PieceRef { id: PieceId, size: number }
+
+export interface SegmentLayout {
+  index: number
+  /** Ciphertext + tag bytes of the segment, before erasure padding. */
+  cipherSize: number
+  shardSize: number
+  /** k + m pieces, data shards first then parity, in shard order. */
+  pieces: PieceRef[]
+}
+
+export interface ManifestParams {
+  dataShards: number
+  parityShards: number
+  /** Plaintext bytes per segment (the last one may be shorter). */
+  segmentSize: number
+  leafSize: number
+  cipher: 'aes-256-gcm'
+  erasure: 'reed-solomon'
+}
+
+/**
+ * A stored file's manifest. Everything but `sealed` is public and enough to audit
+ * and repair without a key; `sealed` holds name, size, hash and data key,
+ * encrypted under the read capability's key.
+ */
+export interface Manifest {
+  version: 1
+  params: ManifestParams
+  segments: SegmentLayout[]
+  /** Hex raw Ed25519 public key of the uploader. */
+  owner: string
+  /** ISO 8601 time of upload. */
+  createdAt: string
+  /** base64url(nonce || ciphertext || tag) of the SealedInfo. */
+  sealed: string
+}
+
+/** The private part of a manifest. */
+export interface SealedInfo {
+  name: string
+  size: number
+  /** Hex SHA-256 of the whole plaintext file. */
+  sha256: string
+  /** The 32-byte segment key. */
+  dataKey: Buffer
+}
