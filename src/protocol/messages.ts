@@ -15,8 +15,8 @@ const bytesOf = (n: number): z.ZodType<Uint8Array> =>
 const size = z.number().int().min(0).max(MAX_PIECE_SIZE)
 const safeUint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
-/** Most ids one HAS request may ask about. */
-export const MAX_HAS_IDS = 4096
+/** Most ids one HAS request may ask about (512 hex ids ≈ 34 KiB, well inside MAX_HEADER_SIZE). */
+export const MAX_HAS_IDS = 512
 
 export const schemas = {
   [Op.Hello]: z.object({
@@ -93,7 +93,7 @@ export type HeaderOf<T extends keyof Schemas> = z.infer<Schemas[T]>
 
 /** Validates a decoded header against the schema of its frame type. */
 export function parseHeader<T extends keyof Schemas> (type: T, header: unknown): HeaderOf<T> {
-  const schema = schemas[type] as z.ZodType<HeaderOf<T>> | undefined
+  const schema = schemas[type] as unknown as z.ZodType<HeaderOf<T>> | undefined
   if (schema === undefined) throw new InvalidHeaderError(`No header schema for frame type ${type}`)
   const result = schema.safeParse(header)
   if (!result.success) {

@@ -1,0 +1,177 @@
+import { createHash } from 'node:crypto'
+import { throwIfAborted, type AbortOptions } from '../core/abort.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, LEAF_SIZE, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/constants.js'
+import { InvalidArgumentError, NotEnoughNodesError } from '../core/errors.js'
+import type { PieceId } from '../core/ids.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { encryptSegment, generateKey } from '../crypto/aead.js'
+import { formatCapability } from '../crypto/capability.js'
+import type { Identity } from '../crypto/keys.js'
+import { pieceIdOf } from '../crypto/merkle.js'
+import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/index.js'
+import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
+import { PieceClient, type Contact } from '../transfer/index.js'
+import { storeManifest } from './manifest-store.js'
+import { Placer, type PlacedPiece, type PlacementFailure } from './placement.js'
+import { segment, type Segment } from './segmenter.js'
+
+export interface UploadOptions extends AbortOptions {
+  /** Storage nodes to place pieces on; at least k+m distinct ones. */
+  nodes: readonly Contact[]
+  /** The uploader's key: recorded as owner of every piece, needed to delete them. */
+  identity: Identity
+  /** File name kept in the sealed part of the manifest. @defaultValue '' */
+  name?: string
+  /** k. @defaultValue DEFAULT_DATA_SHARDS (4) */
+  dataShards?: number
+  /** m. @defaultValue DEFAULT_PARITY_SHARDS (2) */
+  parityShards?: number
+  /** Plaintext bytes per segment. @defaultValue DEFAULT_SEGMENT_SIZE (8 MiB) */
+  segmentSize?: number
+  /** Segments encoded and transferred at once; bounds memory to about (concurrency + 2) segments. @defaultValue 3 */
+  concurrency?: number
+  /** Called with the number of plaintext bytes whose pieces are stored. */
+  onProgress?: (bytesDone: number) => void
+  client?: PieceClient
+  logger?: Logger
+}
+
+export interface UploadResult {
+  capability: string
+  manifestId: PieceId
+  name: string
+  size: number
+  sha256: string
+  dataShards: number
+  parityShards: number
+  segments: number
+  pieces: number
+  /** Bytes sent to nodes (pieces and manifest copies). */
+  bytesStored: number
+  seconds: number
+  /** Nodes that failed during the upload and were replaced. */
+  failures: PlacementFailure[]
+  manifestHolders: string[]
+}
+
+/**
+ * Uploads a byte stream: segments → AES-256-GCM under a fresh per-file key →
+ * Reed-Solomon k+m → pieces (id = Merkle root) on distinct nodes → manifest,
+ * stored on the nodes too. Returns the read capability: the only thing the
+ * user needs to keep. Memory stays bounded by `concurrency` segments.
+ */
+export async function upload (source: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<UploadResult> {
+  const started = performance.now()
+  const k = options.dataShards ?? DEFAULT_DATA_SHARDS
+  const m = options.parityShards ?? DEFAULT_PARITY_SHARDS
+  const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE
+  const concurrency = options.concurrency ?? 3
+  const log = options.logger ?? createLogger('upload')
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
+    throw new InvalidArgumentError(`Segment size must be between ${MIN_SEGMENT_SIZE} and ${MAX_SEGMENT_SIZE} bytes`)
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new InvalidArgumentError('Concurrency must be 1..64')
+  const coder = await createErasureCoder(k, m)
+  if (options.nodes.length < k + m) {
+    throw new NotEnoughNodesError(`${k}+${m} pieces per segment need at least ${k + m} distinct nodes; ${options.nodes.length} given`)
+  }
+  const client = options.client ?? new PieceClient({ identity: options.identity })
+  const placer = new Placer(options.nodes, client, log)
+  const dataKey = generateKey()
+  const readKey = generateKey()
+  const fileHash = createHash('sha256')
+  const layouts: SegmentLayout[] = []
+  let size = 0
+  let bytesStored = 0
+  let done = 0
+
+  const storeSegment = async (seg: Segment): Promise<void> => {
+    const layout = await encodeAndPlace(seg, dataKey, coder, placer, options)
+    layouts[seg.index] = layout.layout
+    bytesStored += layout.bytes
+    done += seg.data.length
+    options.onProgress?.(done)
+  }
+
+  // A window of segments in flight, in order; the first failure stops the upload.
+  const inflight = new Set<Promise<void>>()
+  let failure: unknown
+  try {
+    for await (const seg of segment(source, segmentSize)) {
+      throwIfAborted(options.signal)
+      if (failure !== undefined) break
+      fileHash.update(seg.data)
+      size += seg.data.length
+      const task: Promise<void> = storeSegment(seg).catch(err => { failure ??= err }).finally(() => { inflight.delete(task) })
+      inflight.add(task)
+      if (inflight.size >= concurrency) await Promise.race(inflight)
+    }
+    await Promise.all(inflight)
+    if (failure !== undefined) throw failure
+
+    const sha256 = fileHash.digest('hex')
+    const name = options.name ?? ''
+    const manifest: Manifest = {
+      version: MANIFEST_VERSION,
+      params: { dataShards: k, parityShards: m, segmentSize, leafSize: LEAF_SIZE, cipher: 'aes-256-gcm', erasure: 'reed-solomon' },
+      segments: layouts,
+      owner: options.identity.publicKey.toString('hex'),
+      createdAt: new Date().toISOString(),
+      sealed: sealInfo({ name, size, sha256, dataKey }, readKey)
+    }
+    const bytes = encodeManifest(manifest)
+    const stored = await storeManifest(bytes, options.nodes, client, {
+      signal: options.signal,
+      log,
+      replicas: Math.min(options.nodes.length, k + m),
+      minReplicas: Math.min(options.nodes.length, m + 1)
+    })
+    bytesStored += bytes.length * stored.holders.length
+    log.info({ manifest: stored.id, size, segments: layouts.length }, 'upload complete')
+    return {
+      capability: formatCapability({ kind: 'read', manifestId: stored.id, key: readKey }),
+      manifestId: stored.id,
+      name,
+      size,
+      sha256,
+      dataShards: k,
+      parityShards: m,
+      segments: layouts.length,
+      pieces: layouts.length * (k + m),
+      bytesStored,
+      seconds: (performance.now() - started) / 1000,
+      failures: placer.failures,
+      manifestHolders: stored.holders
+    }
+  } finally {
+    if (options.client === undefined) client.close()
+  }
+}
+
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
+  const k = coder.dataShards
+  const sealed = encryptSegment(dataKey, seg.index, seg.data, seg.final)
+  const shardSize = shardSizeFor(sealed.length, k)
+  let data = sealed
+  if (sealed.length !== k * shardSize) {
+    data = Buffer.alloc(k * shardSize)
+    sealed.copy(data)
+  }
+  const parity = await coder.encode(data, shardSize, options)
+  const pieces: Array<{ id: PieceId, data: Buffer }> = []
+  for (let j = 0; j < k + coder.parityShards; j++) {
+    const shard = j < k ? data.subarray(j * shardSize, (j + 1) * shardSize) : parity.subarray((j - k) * shardSize, (j - k + 1) * shardSize)
+    pieces.push({ id: pieceIdOf(shard), data: shard })
+  }
+  const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)
+  return {
+    layout: {
+      index: seg.index,
+      cipherSize: sealed.length,
+      shardSize,
+      pieces: placed.map(p => ({ id: p.id, size: shardSize }))
+    },
+    bytes: shardSize * placed.length
+  }
+}
+
