@@ -100,16 +100,26 @@ export async function fsyncDir (path: string): Promise<void> {
   }
 }
 
-/** Writes a complete small file to `tempPath` (fsynced when asked) and renames it over `finalPath`. */
-export async function writeFileAtomic (tempPath: string, finalPath: string, data: Uint8Array, fsync: boolean): Promise<void> {
+/** Creates `path` (which must not exist) holding `data`, fsynced when asked. Removes it on failure. */
+export async function writeFileDurably (path: string, data: Uint8Array, fsync: boolean): Promise<void> {
   try {
-    const fh = await open(tempPath, 'wx')
+    const fh = await open(path, 'wx')
     try {
       await writeFully(fh, data, 0)
       if (fsync) await fh.sync()
     } finally {
       await fh.close()
     }
+  } catch (err) {
+    await removeQuietly(path)
+    throw err
+  }
+}
+
+/** Writes a complete small file to `tempPath` and renames it over `finalPath`: readers see the old or the new file, never a torn one. */
+export async function writeFileAtomic (tempPath: string, finalPath: string, data: Uint8Array, fsync: boolean): Promise<void> {
+  await writeFileDurably(tempPath, data, fsync)
+  try {
     await rename(tempPath, finalPath)
   } catch (err) {
     await removeQuietly(tempPath)

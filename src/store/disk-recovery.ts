@@ -48,9 +48,10 @@ export async function recoverStore (layout: DiskLayout, leafSize: number, fsync:
   if (tempEntries.length > 0) logger.info({ count: tempEntries.length }, 'removed leftover temp files')
 
   const result: RecoveryResult = { pieces: new Map(), removed: [], tempRemoved: tempEntries.length }
-  for (const prefix of (await readdir(layout.pieces)).sort()) {
+  for (const entry of await readdir(layout.pieces, { withFileTypes: true })) {
     throwIfAborted(signal)
-    if (!PREFIX.test(prefix)) continue
+    const prefix = entry.name
+    if (!entry.isDirectory() || !PREFIX.test(prefix)) continue
     const prefixDir = join(layout.pieces, prefix)
     const found = new Map<PieceId, { data: boolean, meta: boolean }>()
     for (const name of await readdir(prefixDir)) {

@@ -1,4 +1,4 @@
-import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { abortReason, throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { LEAF_SIZE } from '../core/constants.js'
@@ -8,8 +8,9 @@ import { silentLogger, type Logger } from '../core/logger.js'
 import { leafLength, MerkleHasher } from '../crypto/merkle.js'
 import { drainBody, pullBody } from './body.js'
 import { Capacity } from './capacity.js'
-import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFully } from './disk-fs.js'
+import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFileDurably, writeFully } from './disk-fs.js'
 import { recoverStore, removePieceFiles } from './disk-recovery.js'
+import { lockDir, type DirLock } from './dir-lock.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import { decodeMeta, encodeMeta, type StoredMeta } from './meta-format.js'
 import { MerkleLevels } from './proofs.js'
@@ -23,6 +24,7 @@ import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } f
  *   pieces/<id[0..2]>/<id>        the piece bytes, nothing else (so ranges map 1:1 to file offsets)
  *   pieces/<id[0..2]>/<id>.meta   size, storedAt, owners, leaf hashes (format: meta-format.ts)
  *   tmp/                          files being written; anything here at open is a crash leftover
+ *   LOCK                          pid of the process that has the store open
  *
  * Put, in this order (a crash at any step leaves no piece or a complete valid one):
  *   1. reserve the size; stream the body into tmp/<id>.<rand>.data, hashing leaves as it goes
@@ -36,6 +38,8 @@ import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } f
  * Delete: unlink metadata (un-commit), unlink data, fsync the directory.
  * Open (disk-recovery.ts) empties tmp/, drops pieces without valid metadata or of the
  * wrong length, and recomputes `used` from what is there.
+ *
+ * A `LOCK` file (dir-lock.ts) keeps a second store off the same directory.
  *
  * Reads take no lock: renames are atomic and an open file survives unlink, so a reader
  * sees the old or the new state, never a torn one.
@@ -66,14 +70,20 @@ export async function createDiskStore (init: DiskStoreInit, options: AbortOption
   const fsync = init.fsync ?? true
   const logger = init.logger ?? silentLogger()
   throwIfAborted(options.signal)
-  let recovered
+  let lock: DirLock | undefined
   try {
-    recovered = await recoverStore(layout, leafSize, fsync, logger, options.signal)
+    await mkdir(init.dir, { recursive: true })
+    lock = await lockDir(init.dir)
+    const recovered = await recoverStore(layout, leafSize, fsync, logger, options.signal)
+    if (recovered.removed.length > 0 || recovered.tempRemoved > 0) {
+      logger.warn({ removed: recovered.removed.length, tempRemoved: recovered.tempRemoved }, 'recovered store after an unclean shutdown')
+    }
+    for (const size of recovered.pieces.values()) capacity.addPiece(size)
+    return new DiskPieceStore(layout, capacity, recovered.pieces, leafSize, fsync, lock)
   } catch (err) {
+    await lock?.release()
     throw storeFsError(err, 'Cannot open the store directory', { dir: init.dir })
   }
-  for (const size of recovered.pieces.values()) capacity.addPiece(size)
-  return new DiskPieceStore(layout, capacity, recovered.pieces, leafSize, fsync)
 }
 
 class DiskPieceStore implements PieceStore {
@@ -87,7 +97,8 @@ class DiskPieceStore implements PieceStore {
     /** Visible pieces and their sizes; the single source of truth for has/list/accounting. */
     private readonly index: Map<PieceId, number>,
     private readonly leafSize: number,
-    private readonly fsync: boolean
+    private readonly fsync: boolean,
+    private readonly lock: DirLock
   ) {}
 
   stats (): StoreStats {
@@ -227,6 +238,7 @@ class DiskPieceStore implements PieceStore {
   async close (): Promise<void> {
     this.closed = true
     await Promise.allSettled([...this.inFlight])
+    await this.lock.release()
   }
 
   /** Common entry checks: store open, id valid (the path traversal guard), not aborted. */
@@ -258,64 +270,61 @@ class DiskPieceStore implements PieceStore {
 
   /** Steps 1–6 of the put order (see the top of this file). Called with the id locked and the size reserved. */
   private async receive (id: PieceId, size: number, owner: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<void> {
+    // Only file-system steps are mapped to DiskFullError/StoreError: an error thrown by the
+    // body (a reset connection, a timeout) is the sender's and reaches the caller unchanged.
+    const fsStep = async <T>(message: string, step: () => Promise<T>): Promise<T> => {
+      try {
+        return await step()
+      } catch (err) {
+        throw storeFsError(err, message, { id })
+      }
+    }
     const tempData = this.layout.tempPath(id, 'data')
+    const tempMeta = this.layout.tempPath(id, 'meta')
     const dataPath = this.layout.dataPath(id)
     let dataRenamed = false
+    let leafHashes: Buffer[]
     try {
       const hasher = new MerkleHasher(this.leafSize)
-      const fh = await open(tempData, 'wx').catch(err => { throw storeFsError(err, 'Cannot create temp file', { id }) })
+      const fh = await fsStep('Cannot create temp file', async () => await open(tempData, 'wx'))
       try {
         let position = 0
         await pullBody(id, size, body, signal, async chunk => {
           hasher.update(chunk)
-          try {
-            await writeFully(fh, chunk, position)
-          } catch (err) {
-            throw storeFsError(err, 'Cannot write piece', { id })
-          }
+          await fsStep('Cannot write piece', async () => { await writeFully(fh, chunk, position) })
           position += chunk.byteLength
         })
-        const { root, leafHashes } = hasher.digest()
-        if (root.toString('hex') !== id) {
-          throw new PieceHashMismatchError(undefined, { details: { id, actual: root.toString('hex') } })
+        const digest = hasher.digest()
+        if (digest.root.toString('hex') !== id) {
+          throw new PieceHashMismatchError(undefined, { details: { id, actual: digest.root.toString('hex') } })
         }
-        if (this.fsync) await fh.sync().catch(err => { throw storeFsError(err, 'Cannot sync piece', { id }) })
-        await fh.close()
-        throwIfAborted(signal)
-        const meta: StoredMeta = { size, storedAt: Date.now(), leafSize: this.leafSize, owners: [owner], leafHashes }
-        const tempMeta = this.layout.tempPath(id, 'meta')
-        const metaFile = encodeMeta(meta)
-        const fileHandle = await open(tempMeta, 'wx')
-        try {
-          await writeFully(fileHandle, metaFile, 0)
-          if (this.fsync) await fileHandle.sync()
-        } catch (err) {
-          await fileHandle.close().catch(() => {})
-          await removeQuietly(tempMeta)
-          throw err
-        }
-        await fileHandle.close()
-        try {
-          await rename(tempData, dataPath)
-          dataRenamed = true
-          if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
-          await rename(tempMeta, this.layout.metaPath(id))
-        } catch (err) {
-          await removeQuietly(tempMeta)
-          throw err
-        }
+        leafHashes = digest.leafHashes
+        await fsStep('Cannot sync piece', async () => {
+          if (this.fsync) await fh.sync()
+          await fh.close()
+        })
       } finally {
-        // Idempotent: closing an already closed FileHandle is a no-op that resolves.
+        // A no-op when already closed; on the error paths it releases the descriptor.
         await fh.close().catch(() => {})
       }
+      throwIfAborted(signal)
+      const meta: StoredMeta = { size, storedAt: Date.now(), leafSize: this.leafSize, owners: [owner], leafHashes }
+      await fsStep('Cannot commit piece', async () => {
+        await writeFileDurably(tempMeta, encodeMeta(meta), this.fsync)
+        await rename(tempData, dataPath)
+        dataRenamed = true
+        if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
+        await rename(tempMeta, this.layout.metaPath(id))
+      })
       // Committed. From here on the piece exists even if the directory fsync below fails.
       this.index.set(id, size)
       this.capacity.addPiece(size)
       if (this.fsync) await fsyncDir(this.layout.prefixDir(id)).catch(() => {})
     } catch (err) {
       await removeQuietly(tempData)
+      await removeQuietly(tempMeta)
       if (dataRenamed && !this.index.has(id)) await removeQuietly(dataPath)
-      throw storeFsError(err, 'Cannot store piece', { id })
+      throw err
     }
   }
 

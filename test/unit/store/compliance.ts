@@ -159,6 +159,19 @@ export function runStoreCompliance (name: string, factory: StoreFactory): void {
       assert.equal(store.stats().used, 0)
     })
 
+    it('passes an error thrown by the body through unchanged, keeping nothing', async t => {
+      const store = await open(t)
+      const piece = makePiece(2 * LEAF_SIZE)
+      const reset = new Error('connection reset by peer')
+      async function * failing (): AsyncGenerator<Uint8Array> {
+        yield piece.data.subarray(0, LEAF_SIZE)
+        throw reset
+      }
+      await assert.rejects(store.put(piece.id, piece.data.length, failing(), { owner: makeOwner() }), err => err === reset)
+      assert.equal(await store.has(piece.id), false)
+      assert.deepEqual(store.stats(), { capacity: 16 * MiB, used: 0, reserved: 0, free: 16 * MiB, pieces: 0 })
+    })
+
     it('refuses a piece over capacity without consuming its body, counting in-flight reservations', async t => {
       const store = await open(t, 100_000)
       const big = makePiece(100_001)

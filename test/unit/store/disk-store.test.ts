@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { LEAF_SIZE } from '../../../src/core/constants.js'
 import { DiskFullError, InvalidArgumentError, PieceNotFoundError, StoreError } from '../../../src/core/errors.js'
 import type { PieceId } from '../../../src/core/ids.js'
-import { verifyProof } from '../../../src/crypto/merkle.js'
+import { MerkleHasher, verifyProof } from '../../../src/crypto/merkle.js'
 import { createDiskStore, type PieceStore } from '../../../src/store/index.js'
 import { requirePrerequisite } from '../../helpers/ci.js'
 import { tempDir } from '../../helpers/tmp.js'
@@ -57,6 +57,29 @@ describe('disk store: layout and restart', () => {
     assert.ok((await readFile(dataPath(dir, piece.id))).equals(piece.data), 'the piece file holds exactly the piece bytes')
     assert.equal((await readFile(metaPath(dir, piece.id))).subarray(0, 4).toString('latin1'), 'BCPM')
     assert.deepEqual(await readdir(join(dir, 'tmp')), [])
+  })
+
+  it('leaves tmp/ empty after every kind of failed put', async t => {
+    const dir = await storeDir(t)
+    const store = await createDiskStore({ dir, capacity: MiB })
+    t.after(async () => { await store.close() })
+    const piece = makePiece(3 * LEAF_SIZE)
+    const owner = makeOwner()
+    const forged = Buffer.from(piece.data)
+    forged[5]! ^= 1
+    await assert.rejects(store.put(piece.id, piece.data.length, trackedBody(forged), { owner }))
+    await assert.rejects(store.put(piece.id, piece.data.length, trackedBody(piece.data.subarray(1)), { owner }))
+    const controller = new AbortController()
+    async function * abortAfterOneLeaf (): AsyncGenerator<Uint8Array> {
+      yield piece.data.subarray(0, LEAF_SIZE)
+      assert.equal((await readdir(join(dir, 'tmp'))).length, 1, 'a temp file exists while the put streams')
+      controller.abort()
+      await new Promise<never>(() => {})
+    }
+    await assert.rejects(store.put(piece.id, piece.data.length, abortAfterOneLeaf(), { owner, signal: controller.signal }))
+    assert.deepEqual(await readdir(join(dir, 'tmp')), [])
+    assert.deepEqual(await readdir(join(dir, 'pieces', piece.id.slice(0, 2))), [])
+    assert.equal(store.stats().reserved, 0)
   })
 
   it('reopens with the same pieces, owners and accounting', async t => {
@@ -138,6 +161,26 @@ describe('disk store: layout and restart', () => {
     assert.ok((await readBack(second, kept.id)).equals(kept.data))
   })
 
+  it('keeps a second store off an open directory, and takes over a stale lock', async t => {
+    const dir = await storeDir(t)
+    const store = await createDiskStore({ dir, capacity: MiB })
+    await assert.rejects(createDiskStore({ dir, capacity: MiB }), StoreError, 'same process')
+    await store.close()
+
+    // Held by another live process (our parent): refused, and the lock is left alone.
+    await writeFile(join(dir, 'LOCK'), `${process.ppid}\n`)
+    await assert.rejects(createDiskStore({ dir, capacity: MiB }), (err: unknown) => err instanceof StoreError && err.details?.pid === process.ppid)
+    assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), `${process.ppid}\n`)
+
+    // Held by a process that is gone: stale, taken over.
+    const { stdout } = await run(process.execPath, ['-e', 'console.log(process.pid)'])
+    await writeFile(join(dir, 'LOCK'), stdout)
+    const reopened = await createDiskStore({ dir, capacity: MiB })
+    assert.equal(await readFile(join(dir, 'LOCK'), 'utf8'), `${process.pid}\n`)
+    await reopened.close()
+    await assert.rejects(stat(join(dir, 'LOCK')), { code: 'ENOENT' }, 'close releases the lock')
+  })
+
   it('refuses an invalid configuration', async t => {
     const dir = await storeDir(t)
     await assert.rejects(createDiskStore({ dir, capacity: -1 }), InvalidArgumentError)
@@ -152,7 +195,6 @@ describe('disk store: layout and restart', () => {
     const dir = await storeDir(t)
     const store = await createDiskStore({ dir, capacity: MiB, fsync: false, leafSize: 1024 })
     t.after(async () => { await store.close() })
-    const { MerkleHasher } = await import('../../../src/crypto/merkle.js')
     const data = Buffer.alloc(5000, 7)
     const id = new MerkleHasher(1024).update(data).digest().root.toString('hex') as PieceId
     await store.put(id, data.length, trackedBody(data), { owner: makeOwner() })
