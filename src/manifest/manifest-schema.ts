@@ -89,11 +89,20 @@ export function validateManifest (value: unknown): Manifest {
   }
   const manifest = parsed.data
   const { dataShards: k, parityShards: m, segmentSize } = manifest.params
+  // Every file has at least one segment: the last one carries the AEAD "final"
+  // flag, which is how a reader knows the file was not cut short. An empty file is
+  // one empty final segment (ciphertext = the tag alone).
+  if (manifest.segments.length === 0) invalid(['segments'], 'must list at least one segment (an empty file has one empty segment)')
+  const last = manifest.segments.length - 1
+  const full = segmentSize + AEAD_TAG_SIZE
   manifest.segments.forEach((segment, s) => {
     const at = (...rest: PropertyKey[]): PropertyKey[] => ['segments', s, ...rest]
     if (segment.index !== s) invalid(at('index'), `must be ${s} (segments are listed in order from 0)`)
-    if (segment.cipherSize <= AEAD_TAG_SIZE) invalid(at('cipherSize'), `must be more than the ${AEAD_TAG_SIZE}-byte tag`)
-    if (segment.cipherSize > segmentSize + AEAD_TAG_SIZE) invalid(at('cipherSize'), `must be at most segmentSize + ${AEAD_TAG_SIZE} = ${segmentSize + AEAD_TAG_SIZE}`)
+    if (s < last && segment.cipherSize !== full) invalid(at('cipherSize'), `must be segmentSize + ${AEAD_TAG_SIZE} = ${full} (only the last segment may be shorter)`)
+    if (segment.cipherSize > full) invalid(at('cipherSize'), `must be at most segmentSize + ${AEAD_TAG_SIZE} = ${full}`)
+    if (segment.cipherSize < AEAD_TAG_SIZE || (segment.cipherSize === AEAD_TAG_SIZE && last !== 0)) {
+      invalid(at('cipherSize'), `must be more than the ${AEAD_TAG_SIZE}-byte tag (only the single segment of an empty file is empty)`)
+    }
     const shardSize = segment.shardSize
     if (shardSize === 0 || shardSize % SHARD_ALIGNMENT !== 0) invalid(at('shardSize'), `must be a positive multiple of ${SHARD_ALIGNMENT}`)
     if (shardSize > MAX_PIECE_SIZE) invalid(at('shardSize'), `must be at most ${MAX_PIECE_SIZE}`)

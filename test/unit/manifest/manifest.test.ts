@@ -73,8 +73,15 @@ describe('manifest round trip', () => {
     assert.deepEqual(encodeManifest(decodeManifest(encodeManifest(manifest))), encodeManifest(manifest))
   })
 
-  test('an empty file has no segments', () => {
-    const manifest = { ...sampleManifest(), segments: [] }
+  test('an empty file is one empty final segment', () => {
+    const pieces = Array.from({ length: 6 }, (_, p) => ({ id: pieceId(`empty/${p}`), size: 8 }))
+    const manifest = { ...sampleManifest(), segments: [{ index: 0, cipherSize: AEAD_TAG_SIZE, shardSize: 8, pieces }] }
+    assert.deepEqual(decodeManifest(encodeManifest(manifest)), manifest)
+  })
+
+  test('a file of exactly one full segment', () => {
+    const manifest = sampleManifest()
+    manifest.segments = manifest.segments.slice(0, 1)
     assert.deepEqual(decodeManifest(encodeManifest(manifest)), manifest)
   })
 
@@ -122,8 +129,11 @@ describe('invalid manifests are rejected with InvalidManifestError', () => {
     ['shard size not a multiple of 8', m => { m.segments[2].shardSize += 4; for (const p of m.segments[2].pieces) p.size += 4 }, /segments\[2\]\.shardSize/],
     ['shard size too small for the ciphertext', m => { m.segments[2].cipherSize += 4 * 8 + 1 }, /segments\[2\]\.shardSize is too small/],
     ['shard size larger than needed', m => { m.segments[2].shardSize += 8; for (const p of m.segments[2].pieces) p.size += 8 }, /larger than needed/],
-    ['cipher size not above the tag', m => { m.segments[0].cipherSize = AEAD_TAG_SIZE }, /cipherSize/],
-    ['cipher size above segment + tag', m => { m.segments[0].cipherSize = 8 * MiB + AEAD_TAG_SIZE + 1 }, /cipherSize/],
+    ['no segments', m => { m.segments = [] }, /manifest\.segments must list at least one segment/],
+    ['empty last segment after others', m => { m.segments[2].cipherSize = AEAD_TAG_SIZE; m.segments[2].shardSize = 8; for (const p of m.segments[2].pieces) p.size = 8 }, /segments\[2\]\.cipherSize must be more than/],
+    ['cipher size below the tag', m => { m.segments = m.segments.slice(0, 1); m.segments[0].cipherSize = 15; m.segments[0].shardSize = 8; for (const p of m.segments[0].pieces) p.size = 8 }, /segments\[0\]\.cipherSize/],
+    ['short segment that is not the last', m => { m.segments[1].cipherSize -= 8; m.segments[1].shardSize -= 0 }, /segments\[1\]\.cipherSize must be segmentSize \+ 16/],
+    ['cipher size above segment + tag', m => { m.segments[2].cipherSize = 8 * MiB + AEAD_TAG_SIZE + 1 }, /segments\[2\]\.cipherSize must be at most/],
     ['segments out of order', m => { m.segments.reverse() }, /segments\[0\]\.index must be 0/],
     ['segment index gap', m => { m.segments[2].index = 3 }, /segments\[2\]\.index/],
     ['negative index', m => { m.segments[0].index = -1 }, /segments\[0\]\.index/],
