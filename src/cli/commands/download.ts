@@ -1,0 +1,74 @@
+import type { Command } from 'commander'
+import { createWriteStream } from 'node:fs'
+import { rename, rm } from 'node:fs/promises'
+import { finished } from 'node:stream/promises'
+import { dirname, basename, join, resolve } from 'node:path'
+import { MiB } from '../../core/constants.js'
+import { createLogger } from '../../core/logger.js'
+import { formatSize } from '../../core/size.js'
+import { parseCapability } from '../../crypto/capability.js'
+import { StaticLocator, download } from '../../client/index.js'
+import { PieceClient, type Contact } from '../../transfer/index.js'
+import { nodesOption, requireNodes } from '../options.js'
+import { peakRss, type Output } from '../output.js'
+import { createProgress, type Progress } from '../progress.js'
+import { interruptSignal } from '../signals.js'
+
+interface DownloadCliOptions { output: string, nodes?: Contact[] }
+
+export function registerDownload (program: Command, output: () => Output): void {
+  program.command('download')
+    .description('fetch, verify and decrypt a file from its read capability')
+    .argument('<capability>', 'read capability (batchain:r1:...)')
+    .requiredOption('-o, --output <file>', 'where to write the file ("-" for stdout)')
+    .option('--nodes <list>', 'storage nodes, HOST:PORT,... (repeatable)', nodesOption)
+    .action(async (text: string, opts: DownloadCliOptions) => {
+      const out = output()
+      const capability = parseCapability(text)
+      const nodes = requireNodes(opts.nodes)
+      const toStdout = opts.output === '-'
+      const target = toStdout ? '' : resolve(opts.output)
+      // Write beside the target and rename only after the whole-file hash checked out:
+      // a failed or tampered download never leaves a plausible-looking file behind.
+      const partial = toStdout ? '' : join(dirname(target), `.${basename(target)}.partial-${process.pid}`)
+      const sink = toStdout ? process.stdout : createWriteStream(partial, { mode: 0o600, highWaterMark: 4 * MiB })
+      const client = new PieceClient()
+      let progress: Progress | undefined
+      const { signal, dispose } = interruptSignal()
+      try {
+        const result = await download(capability, sink, {
+          locator: new StaticLocator(nodes, client, createLogger('locator')),
+          client,
+          signal,
+          logger: createLogger('download'),
+          onManifest: ({ size }) => { progress = createProgress('download', size, !out.json && !toStdout) },
+          onProgress: done => { progress?.update(done) }
+        })
+        progress?.stop()
+        if (!toStdout) {
+          sink.end()
+          await finished(sink)
+          await rename(partial, target)
+        }
+        const report = { ...result, output: toStdout ? '-' : target, mbPerSecond: result.seconds > 0 ? result.size / 1e6 / result.seconds : 0, peakRssBytes: peakRss() }
+        if (toStdout && out.json) process.stderr.write(JSON.stringify(report) + '\n')
+        else if (!toStdout || out.json) {
+          out.result(report, (r: typeof report) => {
+            const bad = r.badPieces.length > 0 ? `; went around ${r.badPieces.length} bad or missing piece(s)` : ''
+            return `downloaded ${r.name} (${formatSize(r.size)}) to ${r.output} in ${r.seconds.toFixed(2)} s${bad}`
+          })
+        }
+        for (const bad of result.badPieces) out.info(`bad piece: segment ${bad.segment} shard ${bad.shard} on ${bad.node}: ${bad.reason}`)
+      } catch (err) {
+        if (!toStdout) {
+          sink.destroy()
+          await rm(partial, { force: true })
+        }
+        throw err
+      } finally {
+        progress?.stop()
+        client.close()
+        dispose()
+      }
+    })
+}

@@ -1,0 +1,77 @@
+import type { Command } from 'commander'
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { basename, resolve } from 'node:path'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, MiB } from '../../core/constants.js'
+import { InvalidArgumentError } from '../../core/errors.js'
+import { createLogger } from '../../core/logger.js'
+import { formatSize } from '../../core/size.js'
+import { loadOrCreateIdentity } from '../../crypto/keys.js'
+import { batchainHome, recordUpload, upload } from '../../client/index.js'
+import type { Contact } from '../../transfer/index.js'
+import { intOption, nodesOption, requireNodes, sizeOption } from '../options.js'
+import { peakRss, type Output } from '../output.js'
+import { createProgress } from '../progress.js'
+import { interruptSignal } from '../signals.js'
+import { join } from 'node:path'
+
+interface UploadCliOptions { nodes?: Contact[], dataShards: number, parityShards: number, segmentSize: number, name?: string }
+
+export function registerUpload (program: Command, output: () => Output): void {
+  program.command('upload')
+    .description('encrypt, erasure-code and store a file; prints its read capability')
+    .argument('<file>', 'file to upload')
+    .option('--nodes <list>', 'storage nodes, HOST:PORT,... (repeatable)', nodesOption)
+    .option('--data-shards <k>', 'data pieces per segment (k; k=1 stores copies)', intOption('--data-shards', 1, 24), DEFAULT_DATA_SHARDS)
+    .option('--parity-shards <m>', 'parity pieces per segment (m; any k of k+m rebuild it)', intOption('--parity-shards', 1, 6), DEFAULT_PARITY_SHARDS)
+    .option('--segment-size <size>', 'plaintext bytes per segment', sizeOption, DEFAULT_SEGMENT_SIZE)
+    .option('--name <name>', 'name to record (default: the file name)')
+    .action(async (file: string, opts: UploadCliOptions) => {
+      const out = output()
+      const nodes = requireNodes(opts.nodes)
+      const path = resolve(file)
+      const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+        throw new InvalidArgumentError(`Cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
+      })
+      if (!info.isFile()) throw new InvalidArgumentError(`${file} is not a regular file`)
+      const home = batchainHome()
+      const identity = await loadOrCreateIdentity(join(home, 'identity.pem'))
+      const progress = createProgress('upload', info.size, !out.json)
+      const { signal, dispose } = interruptSignal()
+      try {
+        const result = await upload(createReadStream(path, { highWaterMark: 4 * MiB }), {
+          nodes,
+          identity,
+          name: opts.name ?? basename(path),
+          dataShards: opts.dataShards,
+          parityShards: opts.parityShards,
+          segmentSize: opts.segmentSize,
+          signal,
+          logger: createLogger('upload'),
+          onProgress: done => { progress.update(done) }
+        })
+        progress.stop()
+        await recordUpload(home, {
+          capability: result.capability,
+          manifestId: result.manifestId,
+          name: result.name,
+          size: result.size,
+          sha256: result.sha256,
+          dataShards: result.dataShards,
+          parityShards: result.parityShards,
+          uploadedAt: new Date().toISOString()
+        })
+        out.result({
+          ...result,
+          mbPerSecond: result.seconds > 0 ? result.size / 1e6 / result.seconds : 0,
+          peakRssBytes: peakRss()
+        }, (r: typeof result) => {
+          out.info(`stored ${r.name} (${formatSize(r.size)}) as ${r.segments} segment(s) × ${r.dataShards}+${r.parityShards} pieces in ${r.seconds.toFixed(2)} s`)
+          return r.capability
+        })
+      } finally {
+        progress.stop()
+        dispose()
+      }
+    })
+}
