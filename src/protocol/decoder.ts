@@ -32,8 +32,14 @@ export class FrameDecoder {
   /** Bytes buffered and not yet returned as events. */
   get pending (): number { return this.buffered }
 
-  /** True between frames: no partial frame is buffered. */
-  get atBoundary (): boolean { return this.state === 'prefix' && this.buffered === 0 }
+  /** True when the stream is between frames and nothing is buffered (a clean place for the peer to close). */
+  get atBoundary (): boolean { return this.inSync && this.buffered === 0 }
+
+  /**
+   * True when the decoder expects a new frame and has not failed: the stream is in step,
+   * though bytes of the next (pipelined) frame may already be buffered.
+   */
+  get inSync (): boolean { return this.state === 'prefix' && this.failed === undefined }
 
   push (chunk: Uint8Array): void {
     if (chunk.length === 0) return

@@ -20,7 +20,11 @@ export class FrameReader {
     this.source = socket[Symbol.asyncIterator]()
   }
 
+  /** Between frames with nothing buffered: the peer may close here cleanly. */
   get atBoundary (): boolean { return this.decoder.atBoundary }
+
+  /** Between frames (the next may be partly buffered): the connection is still in step. */
+  get inSync (): boolean { return this.decoder.inSync }
 
   /**
    * Reads the next frame head. Resolves undefined when the peer closed cleanly
@@ -82,7 +86,8 @@ export class FrameReader {
       this.decoder.push(value)
       return true
     } catch (err) {
-      if (signal?.aborted === true) throw abortReason(signal)
+      // Re-read: the signal may have fired while we awaited (TS narrowed it to false above).
+      if ((signal as AbortSignal | undefined)?.aborted === true) throw abortReason(signal as AbortSignal)
       throw new ConnectionClosedError(`Connection failed: ${(err as Error).message}`, { cause: err })
     } finally {
       if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)

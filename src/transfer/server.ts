@@ -147,7 +147,7 @@ class PieceServerImpl implements PieceServer {
         await handler({ frame, reader, writer, store: this.init.store, identity: this.init.identity, version: this.init.version, log, signal })
         log.trace({ op: opName(frame.type), ms: performance.now() - started }, 'request done')
       } catch (err) {
-        if (!reader.atBoundary || !(err instanceof BatchainError) || socket.destroyed) {
+        if (!reader.inSync || !(err instanceof BatchainError) || socket.destroyed) {
           // Mid-body or unexpected failure: the stream position is unknown, so this connection ends here.
           await this.refuse(writer, err, log)
           socket.destroy()
