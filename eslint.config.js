@@ -38,7 +38,6 @@ export default defineConfig(
       'no-return-await': 'off',
       'no-self-compare': 'error',
       'no-template-curly-in-string': 'error',
-      'no-unmodified-loop-condition': 'error',
       'no-unreachable-loop': 'error',
       'no-constructor-return': 'error',
       'no-new-wrappers': 'error',
