@@ -8,7 +8,7 @@ export async function writeRandomFile (path: string, size: number): Promise<void
   let left = size
   while (left > 0) {
     const n = Math.min(left, 1 << 20)
-    if (!out.write(randomBytes(n))) await new Promise(resolve => out.once('drain', resolve))
+    if (!out.write(randomBytes(n))) await new Promise<void>(resolve => { out.once('drain', () => { resolve() }) })
     left -= n
   }
   out.end()

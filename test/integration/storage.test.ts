@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { parseCapability } from '../../src/crypto/capability.js'
 import { PieceClient, parseContact } from '../../src/transfer/index.js'
 import type { PieceId } from '../../src/core/ids.js'
-import { runCli } from '../helpers/cli.js'
+import { runCli, type CliResult } from '../helpers/cli.js'
 import { sha256File, writeRandomFile } from '../helpers/files.js'
 import { contacts, restartNode, spawnNodes, stopNode, stopNodes, type NodeProcess } from '../helpers/nodes.js'
 import { tempDir, type TempDir } from '../helpers/tmp.js'
@@ -37,7 +37,7 @@ describe('storage network of 6 nodes', () => {
     await tmp?.[Symbol.asyncDispose]()
   })
 
-  async function download (name: string, suffix: string, nodeList = contacts(nodes)): Promise<{ json: any, out: string }> {
+  async function download (name: string, suffix: string, nodeList = contacts(nodes)): Promise<{ json: CliResult["json"], out: string }> {
     const file = files.get(name)
     assert.ok(file !== undefined)
     const out = join(tmp.dir, `${name}.${suffix}.out`)
