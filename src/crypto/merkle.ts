@@ -36,43 +36,60 @@ export function leafLength (size: number, index: number, leafSize = LEAF_SIZE): 
   return Math.max(0, Math.min(leafSize, size - index * leafSize))
 }
 
-/** Root over leaf hashes (each 32 bytes). */
-export function rootFromLeafHashes (leaves: readonly Buffer[]): Buffer {
-  if (leaves.length === 0) throw new InvalidArgumentError('A Merkle tree needs at least one leaf')
-  let level: Buffer[] = leaves.slice()
-  while (level.length > 1) {
-    const next: Buffer[] = []
-    for (let i = 0; i < level.length; i += 2) {
-      const left = level[i] as Buffer
-      const right = level[i + 1]
-      next.push(right === undefined ? left : hashNode(left, right))
+/**
+ * A whole tree built once from its leaf hashes: the root and any number of proofs
+ * for the cost of one build (an audit of 64 leaves must not rebuild the tree 64 times).
+ */
+export class MerkleTree {
+  private readonly levels: Buffer[][]
+
+  constructor (leafHashes: readonly Buffer[]) {
+    if (leafHashes.length === 0) throw new InvalidArgumentError('A Merkle tree needs at least one leaf')
+    let level = leafHashes.slice()
+    this.levels = [level]
+    while (level.length > 1) {
+      const next: Buffer[] = []
+      for (let i = 0; i < level.length; i += 2) {
+        const left = level[i] as Buffer
+        const right = level[i + 1]
+        next.push(right === undefined ? left : hashNode(left, right))
+      }
+      this.levels.push(next)
+      level = next
     }
-    level = next
   }
-  return level[0] as Buffer
+
+  get leafCount (): number { return (this.levels[0] as Buffer[]).length }
+
+  get root (): Buffer {
+    return (this.levels[this.levels.length - 1] as Buffer[])[0] as Buffer
+  }
+
+  /** Sibling hashes from leaf `index` up to the root (promoted levels contribute nothing). */
+  proof (index: number): Buffer[] {
+    if (!Number.isInteger(index) || index < 0 || index >= this.leafCount) {
+      throw new InvalidArgumentError(`Leaf index ${index} out of range (0..${this.leafCount - 1})`)
+    }
+    const proof: Buffer[] = []
+    let i = index
+    for (let depth = 0; depth < this.levels.length - 1; depth++) {
+      const level = this.levels[depth] as Buffer[]
+      const sibling = i % 2 === 0 ? level[i + 1] : level[i - 1]
+      if (sibling !== undefined) proof.push(sibling)
+      i = Math.floor(i / 2)
+    }
+    return proof
+  }
 }
 
-/** Sibling hashes from leaf `index` up to the root (promoted levels contribute nothing). */
+/** Root over leaf hashes (each 32 bytes). */
+export function rootFromLeafHashes (leaves: readonly Buffer[]): Buffer {
+  return new MerkleTree(leaves).root
+}
+
+/** Proof for one leaf; build a MerkleTree instead when proving several. */
 export function buildProof (leaves: readonly Buffer[], index: number): Buffer[] {
-  if (!Number.isInteger(index) || index < 0 || index >= leaves.length) {
-    throw new InvalidArgumentError(`Leaf index ${index} out of range (0..${leaves.length - 1})`)
-  }
-  const proof: Buffer[] = []
-  let level: Buffer[] = leaves.slice()
-  let i = index
-  while (level.length > 1) {
-    const sibling = i % 2 === 0 ? level[i + 1] : level[i - 1]
-    if (sibling !== undefined) proof.push(sibling)
-    const next: Buffer[] = []
-    for (let j = 0; j < level.length; j += 2) {
-      const left = level[j] as Buffer
-      const right = level[j + 1]
-      next.push(right === undefined ? left : hashNode(left, right))
-    }
-    level = next
-    i = Math.floor(i / 2)
-  }
-  return proof
+  return new MerkleTree(leaves).proof(index)
 }
 
 /**

@@ -5,7 +5,7 @@ import { LEAF_SIZE } from '../core/constants.js'
 import { InvalidArgumentError, NotOwnerError, PieceHashMismatchError, PieceNotFoundError, StoreError } from '../core/errors.js'
 import { toPieceId, type PieceId } from '../core/ids.js'
 import { silentLogger, type Logger } from '../core/logger.js'
-import { leafLength, MerkleHasher } from '../crypto/merkle.js'
+import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
 import { drainBody, pullBody } from './body.js'
 import { Capacity } from './capacity.js'
 import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFileDurably, writeFully } from './disk-fs.js'
@@ -13,7 +13,6 @@ import { recoverStore, removePieceFiles } from './disk-recovery.js'
 import { lockDir, type DirLock } from './dir-lock.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import { decodeMeta, encodeMeta, type StoredMeta } from './meta-format.js'
-import { MerkleLevels } from './proofs.js'
 import type { AuditProof, GetOptions, PieceMeta, PieceReadResult, PieceStore, PutOptions, StoreStats } from './types.js'
 import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } from './validate.js'
 
@@ -203,7 +202,7 @@ class DiskPieceStore implements PieceStore {
     const meta = await this.readMeta(pieceId)
     const count = meta.leafHashes.length
     checkAuditIndices(pieceId, indices, count)
-    const tree = new MerkleLevels(meta.leafHashes)
+    const tree = new MerkleTree(meta.leafHashes)
     if (tree.root.toString('hex') !== pieceId) {
       throw new StoreError('Stored leaf hashes do not match the piece id', { details: { id: pieceId } })
     }

@@ -3,11 +3,10 @@ import { abortReason, throwIfAborted, type AbortOptions } from '../core/abort.js
 import { LEAF_SIZE } from '../core/constants.js'
 import { InvalidArgumentError, NotOwnerError, PieceHashMismatchError, PieceNotFoundError, StoreError } from '../core/errors.js'
 import { toPieceId, type PieceId } from '../core/ids.js'
-import { leafLength, MerkleHasher } from '../crypto/merkle.js'
+import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
 import { drainBody, pullBody } from './body.js'
 import { Capacity } from './capacity.js'
 import { KeyedMutex } from './keyed-mutex.js'
-import { MerkleLevels } from './proofs.js'
 import type { AuditProof, GetOptions, PieceMeta, PieceReadResult, PieceStore, PutOptions, StoreStats } from './types.js'
 import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } from './validate.js'
 
@@ -135,7 +134,7 @@ class MemoryPieceStore implements PieceStore {
     const piece = this.require(pieceId)
     const count = piece.leafHashes.length
     checkAuditIndices(pieceId, indices, count)
-    const tree = new MerkleLevels(piece.leafHashes)
+    const tree = new MerkleTree(piece.leafHashes)
     const leaves = indices.map(index => {
       const start = index * LEAF_SIZE
       return Buffer.from(piece.data.subarray(start, start + leafLength(piece.data.length, index)))

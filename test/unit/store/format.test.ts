@@ -5,7 +5,7 @@ import { StoreError } from '../../../src/core/errors.js'
 import type { PieceId } from '../../../src/core/ids.js'
 import { buildProof, hashLeaf, leafCount, rootFromLeafHashes } from '../../../src/crypto/merkle.js'
 import { decodeMeta, encodeMeta, type StoredMeta } from '../../../src/store/meta-format.js'
-import { MerkleLevels } from '../../../src/store/proofs.js'
+import { MerkleTree } from '../../../src/crypto/merkle.js'
 
 const id = 'ab'.repeat(32) as PieceId
 
@@ -44,11 +44,11 @@ describe('piece metadata format', () => {
   })
 })
 
-describe('MerkleLevels', () => {
+describe('MerkleTree', () => {
   it('gives the same root and proofs as merkle.ts for every tree shape up to 40 leaves', () => {
     for (let count = 1; count <= 40; count++) {
       const leaves = Array.from({ length: count }, (_, i) => hashLeaf(Buffer.from([i, count])))
-      const tree = new MerkleLevels(leaves)
+      const tree = new MerkleTree(leaves)
       assert.ok(tree.root.equals(rootFromLeafHashes(leaves)), `root of ${count}`)
       for (let i = 0; i < count; i++) assert.deepEqual(tree.proof(i), buildProof(leaves, i), `proof ${i} of ${count}`)
     }
