@@ -158,6 +158,7 @@ describe('storage network of 6 nodes', () => {
     const before = (await readdir(join(node.dataDir, 'store', 'pieces'))).length
     const oldPort = node.port
     const oldId = node.nodeId
+    assert.equal(await stopNode(node, 'SIGTERM'), 0, 'a node exits cleanly (0) on SIGTERM')
     await restartNode(node)
     assert.notEqual(node.port, oldPort)
     assert.equal(node.nodeId, oldId, 'identity survives the restart')
