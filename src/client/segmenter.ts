@@ -7,25 +7,40 @@ export interface Segment {
   final: boolean
 }
 
+export interface SegmentOptions {
+  /**
+   * The consumer promises to be done with a segment's `data` (it may have copied or
+   * encrypted it) by the time it asks for the next segment: the buffer is then
+   * refilled, so memory is exactly two segments and no segment is allocated twice.
+   * @defaultValue false
+   */
+  reuse?: boolean
+}
+
 /**
  * Cuts a byte stream into segments of exactly `segmentSize` bytes (the last may be
  * shorter; an empty stream yields one empty final segment). One segment is held
  * back so the last one can be marked final without knowing the size in advance:
  * memory is two segments, whatever the stream's length.
  */
-export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize: number): AsyncGenerator<Segment> {
+export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize: number, options: SegmentOptions = {}): AsyncGenerator<Segment> {
   if (!Number.isSafeInteger(segmentSize) || segmentSize <= 0) throw new InvalidArgumentError(`Bad segment size ${segmentSize}`)
   let index = 0
-  let current = Buffer.allocUnsafe(segmentSize)
+  let current: Buffer = Buffer.allocUnsafeSlow(segmentSize)
   let filled = 0
   let held: Buffer | undefined
   for await (const input of source) {
     let chunk = Buffer.from(input.buffer, input.byteOffset, input.byteLength)
     while (chunk.length > 0) {
       if (filled === segmentSize) {
-        if (held !== undefined) yield { index: index++, data: held, final: false }
+        let spare: Buffer | undefined
+        if (held !== undefined) {
+          yield { index: index++, data: held, final: false }
+          // The consumer asked for the next segment: with `reuse` it is done with this one.
+          if (options.reuse === true) spare = held
+        }
         held = current
-        current = Buffer.allocUnsafe(segmentSize)
+        current = spare ?? Buffer.allocUnsafeSlow(segmentSize)
         filled = 0
       }
       const n = Math.min(chunk.length, segmentSize - filled)

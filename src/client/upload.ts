@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import { throwIfAborted, type AbortOptions } from '../core/abort.js'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, LEAF_SIZE, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/constants.js'
+import { AEAD_TAG_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, LEAF_SIZE, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/constants.js'
 import { InvalidArgumentError, NotEnoughNodesError } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { encryptSegment, generateKey } from '../crypto/aead.js'
+import { encryptSegmentInto, generateKey } from '../crypto/aead.js'
 import { formatCapability } from '../crypto/capability.js'
 import type { Identity } from '../crypto/keys.js'
 import { pieceIdOf } from '../crypto/merkle.js'
@@ -13,6 +13,7 @@ import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../
 import { PieceClient, type Contact } from '../transfer/index.js'
 import { storeManifest } from './manifest-store.js'
 import { Placer, type PlacedPiece, type PlacementFailure } from './placement.js'
+import { BufferPool } from './buffer-pool.js'
 import { segment, type Segment } from './segmenter.js'
 
 export interface UploadOptions extends AbortOptions {
@@ -85,8 +86,12 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   let bytesStored = 0
   let done = 0
 
+  // One padded ciphertext buffer per segment in flight (at most `concurrency`), reused
+  // once all of a segment's pieces are acknowledged.
+  const pool = new BufferPool(k * shardSizeFor(segmentSize + AEAD_TAG_SIZE, k), concurrency)
+
   const storeSegment = async (seg: Segment): Promise<void> => {
-    const layout = await encodeAndPlace(seg, dataKey, coder, placer, options)
+    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, options)
     layouts[seg.index] = layout.layout
     bytesStored += layout.bytes
     done += seg.data.length
@@ -97,7 +102,9 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   const inflight = new Set<Promise<void>>()
   let failure: unknown
   try {
-    for await (const seg of segment(source, segmentSize)) {
+    // reuse: seg.data is hashed and encrypted synchronously below (encodeAndPlace
+    // encrypts before its first await), so it is free by the time the next segment is asked for.
+    for await (const seg of segment(source, segmentSize, { reuse: true })) {
       throwIfAborted(options.signal)
       if (failure !== undefined) break
       fileHash.update(seg.data)
@@ -148,15 +155,21 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   }
 }
 
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
+/**
+ * Encrypts a segment straight into a pooled buffer padded to k*shardSize (no
+ * intermediate ciphertext or padding copies), erasure-codes it and places the
+ * k+m pieces. Everything up to the first await is synchronous: the caller relies
+ * on seg.data being consumed when this returns its promise.
+ */
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, pool: BufferPool, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
   const k = coder.dataShards
-  const sealed = encryptSegment(dataKey, seg.index, seg.data, seg.final)
-  const shardSize = shardSizeFor(sealed.length, k)
-  let data = sealed
-  if (sealed.length !== k * shardSize) {
-    data = Buffer.alloc(k * shardSize)
-    sealed.copy(data)
-  }
+  const cipherSize = seg.data.length + AEAD_TAG_SIZE
+  const shardSize = shardSizeFor(cipherSize, k)
+  const buffer = k * shardSize <= pool.size ? pool.take() : Buffer.allocUnsafeSlow(k * shardSize)
+  const data = buffer.subarray(0, k * shardSize)
+  encryptSegmentInto(dataKey, seg.index, seg.data, seg.final, data)
+  // Padding is part of the last shard's bytes (and so of its id): keep it zero, not stale.
+  data.fill(0, cipherSize)
   const parity = await coder.encode(data, shardSize, options)
   const pieces: Array<{ id: PieceId, data: Buffer }> = []
   for (let j = 0; j < k + coder.parityShards; j++) {
@@ -164,14 +177,16 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
     pieces.push({ id: pieceIdOf(shard), data: shard })
   }
   const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)
+  // Only now, with every piece acknowledged (so no socket still holds a slice of it), may
+  // the buffer be reused. On failure it is simply dropped: a put may still be sending it.
+  pool.give(buffer)
   return {
     layout: {
       index: seg.index,
-      cipherSize: sealed.length,
+      cipherSize,
       shardSize,
       pieces: placed.map(p => ({ id: p.id, size: shardSize }))
     },
     bytes: shardSize * placed.length
   }
 }
-

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { AEAD_TAG_SIZE } from '../../../src/core/constants.js'
 import { DecryptionError, InvalidArgumentError } from '../../../src/core/errors.js'
-import { decryptSegment, encryptSegment, generateKey, KEY_SIZE } from '../../../src/crypto/aead.js'
+import { decryptSegment, decryptSegmentInto, encryptSegment, encryptSegmentInto, generateKey, KEY_SIZE } from '../../../src/crypto/aead.js'
 
 describe('aead segments', () => {
   const key = generateKey()
@@ -92,5 +92,39 @@ describe('aead segments', () => {
       assert.throws(() => encryptSegment(key, index, Buffer.alloc(1), true), InvalidArgumentError, `index ${index}`)
       assert.throws(() => decryptSegment(key, index, Buffer.alloc(32), true), InvalidArgumentError, `index ${index}`)
     }
+  })
+
+  test('encryptSegmentInto / decryptSegmentInto match the allocating versions, across part boundaries', () => {
+    for (const size of [0, 1, 15, 16, 300 * 1024 + 5, 3 * 1024 * 1024 + 7]) {
+      const plain = randomBytes(size)
+      const out = Buffer.alloc(size + AEAD_TAG_SIZE + 9, 0xee)
+      const n = encryptSegmentInto(key, 4, plain, true, out)
+      assert.equal(n, size + AEAD_TAG_SIZE)
+      const sealed = encryptSegment(key, 4, plain, true)
+      assert.deepEqual(out.subarray(0, n), sealed)
+      assert.equal(out[n], 0xee, 'nothing written past the sealed length')
+      // Split the sealed bytes into parts, including splits inside the tag.
+      for (const cuts of [[], [1], [n - 1], [n - 8], [Math.floor(n / 3), Math.floor(2 * n / 3)]]) {
+        const parts: Buffer[] = []
+        let at = 0
+        for (const c of [...cuts, n]) { parts.push(sealed.subarray(at, c)); at = c }
+        const plainOut = Buffer.alloc(size + 3)
+        assert.equal(decryptSegmentInto(key, 4, parts, true, plainOut), size)
+        assert.deepEqual(plainOut.subarray(0, size), plain)
+      }
+    }
+    assert.throws(() => encryptSegmentInto(key, 0, Buffer.alloc(10), true, Buffer.alloc(25)), InvalidArgumentError)
+  })
+
+  test('decryptSegmentInto fails loudly on tampering and zeroes its output', () => {
+    const plain = randomBytes(1000)
+    const sealed = encryptSegment(key, 2, plain, false)
+    const tampered = Buffer.from(sealed)
+    tampered[500] = (tampered[500] as number) ^ 1
+    const out = Buffer.alloc(1000)
+    assert.throws(() => decryptSegmentInto(key, 2, [tampered.subarray(0, 600), tampered.subarray(600)], false, out), DecryptionError)
+    assert.ok(out.every(b => b === 0))
+    assert.throws(() => decryptSegmentInto(key, 2, [sealed], true, out), DecryptionError)
+    assert.throws(() => decryptSegmentInto(key, 2, [sealed.subarray(0, 10)], false, out), DecryptionError)
   })
 })
