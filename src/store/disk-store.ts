@@ -28,7 +28,9 @@ import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } f
  * Put, in this order (a crash at any step leaves no piece or a complete valid one):
  *   1. reserve the size; stream the body into tmp/<id>.<rand>.data, hashing leaves as it goes
  *   2. check byte count and Merkle root — a bad piece never leaves tmp/
- *   3. fsync the data; write tmp/<id>.<rand>.meta and fsync it
+ *   3. fsync the data and, at the same time, write tmp/<id>.<rand>.meta and fsync it
+ *      (both are temp files: neither is visible until step 4/5, so their order does not matter;
+ *      what matters is that both are durable before the first rename)
  *   4. rename the data into pieces/xx/<id>; fsync pieces/xx    (crash after: orphan data → removed at open)
  *   5. rename the metadata into pieces/xx/<id>.meta; fsync pieces/xx    ← commit point
  *   6. index the piece, count it as used, release the reservation
@@ -85,8 +87,16 @@ export async function createDiskStore (init: DiskStoreInit, options: AbortOption
   }
 }
 
+/** Bytes gathered before one write to a piece file (rounded down to whole leaves). */
+const WRITE_BATCH = 512 * 1024
+/** Staging buffers kept for reuse between puts; concurrent puts beyond this allocate (and drop) their own. */
+const MAX_IDLE_STAGING = 8
+
 class DiskPieceStore implements PieceStore {
   private readonly locks = new KeyedMutex()
+  private readonly staging: Buffer[] = []
+  /** Whole leaves when leaves are small (the hasher then never copies a partial leaf); just WRITE_BATCH otherwise. */
+  private get stagingSize (): number { return this.leafSize <= WRITE_BATCH ? Math.floor(WRITE_BATCH / this.leafSize) * this.leafSize : WRITE_BATCH }
   private readonly inFlight = new Set<Promise<unknown>>()
   private closed = false
 
@@ -286,30 +296,57 @@ class DiskPieceStore implements PieceStore {
     try {
       const hasher = new MerkleHasher(this.leafSize)
       const fh = await fsStep('Cannot create temp file', async () => await open(tempData, 'wx'))
+      // Body chunks (a socket's, typically 16–64 KiB, not leaf-aligned) are gathered into a
+      // leaf-aligned staging buffer and hashed and written a batch at a time: one file write
+      // (a thread-pool round trip) per batch instead of per chunk, and whole leaves for the hasher.
+      const staging = this.staging.pop() ?? Buffer.allocUnsafeSlow(this.stagingSize)
+      let reusable = false
       try {
         let position = 0
-        await pullBody(id, size, body, signal, async chunk => {
-          hasher.update(chunk)
-          await fsStep('Cannot write piece', async () => { await writeFully(fh, chunk, position) })
-          position += chunk.byteLength
+        let staged = 0
+        const flush = async (): Promise<void> => {
+          if (staged === 0) return
+          const batch = staging.subarray(0, staged)
+          hasher.update(batch)
+          await fsStep('Cannot write piece', async () => { await writeFully(fh, batch, position) })
+          position += staged
+          staged = 0
+        }
+        await pullBody(id, size, body, signal, async input => {
+          let at = 0
+          while (at < input.byteLength) {
+            const n = Math.min(input.byteLength - at, staging.length - staged)
+            staging.set(input.subarray(at, at + n), staged)
+            staged += n
+            at += n
+            if (staged === staging.length) await flush()
+          }
         })
+        await flush()
+        reusable = true
         const digest = hasher.digest()
         if (digest.root.toString('hex') !== id) {
           throw new PieceHashMismatchError(undefined, { details: { id, actual: digest.root.toString('hex') } })
         }
         leafHashes = digest.leafHashes
-        await fsStep('Cannot sync piece', async () => {
-          if (this.fsync) await fh.sync()
-          await fh.close()
-        })
+        throwIfAborted(signal)
+        const meta: StoredMeta = { size, storedAt: Date.now(), leafSize: this.leafSize, owners: [owner], leafHashes }
+        // Step 3: both temp files made durable concurrently (two fsyncs in flight, one wait).
+        const synced = await Promise.allSettled([
+          fsStep('Cannot sync piece', async () => {
+            if (this.fsync) await fh.sync()
+            await fh.close()
+          }),
+          fsStep('Cannot commit piece', async () => { await writeFileDurably(tempMeta, encodeMeta(meta), this.fsync) })
+        ])
+        for (const r of synced) if (r.status === 'rejected') throw r.reason
       } finally {
         // A no-op when already closed; on the error paths it releases the descriptor.
         await fh.close().catch(() => {})
+        // Only once no write of it can be in flight (every flush was awaited to completion).
+        if (reusable && this.staging.length < MAX_IDLE_STAGING) this.staging.push(staging)
       }
-      throwIfAborted(signal)
-      const meta: StoredMeta = { size, storedAt: Date.now(), leafSize: this.leafSize, owners: [owner], leafHashes }
       await fsStep('Cannot commit piece', async () => {
-        await writeFileDurably(tempMeta, encodeMeta(meta), this.fsync)
         await rename(tempData, dataPath)
         dataRenamed = true
         if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
