@@ -2,25 +2,31 @@ import { createHash } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import { abortReason, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE } from '../core/constants.js'
-import { CapabilityLacksKeyError, ConnectionClosedError, FileHashMismatchError, InvalidManifestError } from '../core/errors.js'
+import { CapabilityLacksKeyError, ConnectionClosedError, DecryptionError, FileHashMismatchError, InvalidManifestError } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { decryptSegment } from '../crypto/aead.js'
+import { decryptSegmentInto } from '../crypto/aead.js'
 import type { Capability } from '../crypto/capability.js'
 import { createErasureCoder } from '../erasure/index.js'
 import { openSealed, type Manifest } from '../manifest/index.js'
 import { PieceClient } from '../transfer/index.js'
 import type { PieceLocator, Holder } from './locator.js'
 import { fetchManifest } from './manifest-store.js'
-import { fetchSegment, type BadPiece } from './segment-fetch.js'
+import { BufferPool } from './buffer-pool.js'
+import { fetchShards, type BadPiece } from './segment-fetch.js'
 
 export interface DownloadOptions extends AbortOptions {
   locator: PieceLocator
   client?: PieceClient
   /** Segments fetched ahead of the one being written. @defaultValue 3 */
   concurrency?: number
-  /** Extra piece requests per segment beyond k. @defaultValue 1 */
+  /** Extra piece requests per segment beyond k, started when a segment is slow (see hedgeAfter). @defaultValue 1 */
   extra?: number
+  /**
+   * Milliseconds a segment may take before the extra requests start; 0 starts them at once.
+   * @defaultValue adaptive: 3× the recent average segment time, at least 50 ms
+   */
+  hedgeAfter?: number
   onProgress?: (bytesDone: number, total: number) => void
   /** Called once the manifest is open, before any data is written. */
   onManifest?: (info: { name: string, size: number }) => void
@@ -63,21 +69,58 @@ export async function download (capability: Capability, output: Writable, option
     const last = manifest.segments.length - 1
     let written = 0
 
-    const fetchPlain = async (index: number): Promise<Buffer> => {
+    // Pooled memory: piece buffers for the segments being fetched ((k+extra) each) and
+    // plaintext buffers for those decrypted and not yet written. Bounded by the window,
+    // whatever the file size.
+    const extra = options.extra ?? 1
+    const maxShard = manifest.segments.reduce((max, s) => Math.max(max, s.shardSize), 0)
+    const maxPlain = manifest.segments.reduce((max, s) => Math.max(max, s.cipherSize - AEAD_TAG_SIZE), 0)
+    const piecePool = new BufferPool(maxShard, concurrency * (coder.dataShards + extra))
+    const plainPool = new BufferPool(maxPlain, concurrency + 2)
+    let averageMs = 0
+
+    const fetchPlain = async (index: number): Promise<{ plain: Buffer, buffer: Buffer }> => {
       const layout = manifest.segments[index] as Manifest['segments'][number]
-      const padded = await fetchSegment(layout, holders, coder, client, {
-        signal: options.signal,
-        extra: options.extra,
-        onBadPiece: bad => {
-          badPieces.push(bad)
-          log.warn(bad, 'bad or missing piece; fetched another')
+      const avoid = new Set<string>()
+      const started = performance.now()
+      // Pieces are checked by the segment's AEAD tag, not one by one: a key the nodes never
+      // saw authenticates every byte of the k shards at once, so hashing each piece as well
+      // is redundant work on the happy path. Only when the tag fails are the pieces hashed,
+      // to name and avoid the bad ones; the second round then checks every piece as it comes.
+      for (let attempt = 0; ; attempt++) {
+        const shards = await fetchShards(layout, holders, coder, client, {
+          signal: options.signal,
+          extra,
+          hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(50, 3 * averageMs) : 0),
+          verify: attempt > 0,
+          avoid,
+          pool: piecePool,
+          onBadPiece: bad => {
+            badPieces.push(bad)
+            log.warn(bad, 'bad or missing piece; fetched another')
+          }
+        })
+        const buffer = plainPool.take()
+        try {
+          const parts = cipherParts(shards.data, layout.cipherSize)
+          const n = decryptSegmentInto(sealed.dataKey, index, parts, index === last, buffer)
+          const ms = performance.now() - started
+          averageMs = averageMs === 0 ? ms : 0.8 * averageMs + 0.2 * ms
+          return { plain: buffer.subarray(0, n), buffer }
+        } catch (err) {
+          plainPool.give(buffer)
+          const bad = err instanceof DecryptionError && attempt === 0 ? shards.findBad() : []
+          // Every piece matches its id yet the tag fails: the key or the manifest is wrong.
+          if (bad.length === 0) throw err
+          for (const key of bad) avoid.add(key)
+        } finally {
+          shards.release()
         }
-      })
-      return decryptSegment(sealed.dataKey, index, padded.subarray(0, layout.cipherSize), index === last)
+      }
     }
 
     // Fetch ahead in order; write strictly in order.
-    const pending: Array<Promise<Buffer>> = []
+    const pending: Array<Promise<{ plain: Buffer, buffer: Buffer }>> = []
     let next = 0
     const fill = (): void => {
       while (next <= last && pending.length < concurrency) {
@@ -88,10 +131,11 @@ export async function download (capability: Capability, output: Writable, option
     }
     fill()
     while (pending.length > 0) {
-      const plain = await (pending.shift() as Promise<Buffer>)
+      const { plain, buffer } = await (pending.shift() as Promise<{ plain: Buffer, buffer: Buffer }>)
       fill()
       hash.update(plain)
-      await write(output, plain, options.signal)
+      // The buffer goes back to the pool only once the output has consumed it.
+      await write(output, plain, options.signal, () => { plainPool.give(buffer) })
       written += plain.length
       options.onProgress?.(written, sealed.size)
     }
@@ -109,9 +153,23 @@ function checkSizes (manifest: Manifest, size: number): void {
   if (expected !== size) throw new InvalidManifestError(`Sealed size ${size} does not match the segment layout (${expected})`)
 }
 
-async function write (output: Writable, chunk: Buffer, signal?: AbortSignal): Promise<void> {
+/** The first `cipherSize` bytes of the k data shards (the rest is padding), as views. */
+function cipherParts (shards: readonly Buffer[], cipherSize: number): Buffer[] {
+  const parts: Buffer[] = []
+  let left = cipherSize
+  for (const shard of shards) {
+    if (left <= 0) break
+    parts.push(shard.length <= left ? shard : shard.subarray(0, left))
+    left -= shard.length
+  }
+  return parts
+}
+
+/** Writes with backpressure; `done` runs once the output has finished with `chunk` (successfully or not). */
+async function write (output: Writable, chunk: Buffer, signal?: AbortSignal, done?: () => void): Promise<void> {
   if (signal?.aborted === true) throw abortReason(signal)
-  if (output.write(chunk)) return
+  const ok = output.write(chunk, err => { if (err == null) done?.() })
+  if (ok) return
   await new Promise<void>((resolve, reject) => {
     const cleanup = (): void => { output.off('drain', onDrain); output.off('close', onClose); output.off('error', onError) }
     const onDrain = (): void => { cleanup(); resolve() }

@@ -73,8 +73,12 @@ export class PieceClient {
     })
   }
 
-  /** Fetches a piece (or a range) into memory; refuses bodies larger than `maxSize`. */
-  async get (contact: Contact, id: PieceId, options: AbortOptions & { offset?: number, length?: number, maxSize?: number } = {}): Promise<{ data: Buffer, size: number, nodeId: NodeId }> {
+  /**
+   * Fetches a piece (or a range) into memory; refuses bodies larger than `maxSize`. With
+   * `into`, a body that fits is read into that buffer (no allocation); `data` is then a view
+   * of it, and nothing writes into it once the call has settled.
+   */
+  async get (contact: Contact, id: PieceId, options: AbortOptions & { offset?: number, length?: number, maxSize?: number, into?: Buffer } = {}): Promise<{ data: Buffer, size: number, nodeId: NodeId }> {
     const maxSize = options.maxSize ?? Number.MAX_SAFE_INTEGER
     return await this.withConnection(contact, this.transferDeadline(options.length ?? maxSize), options, async (conn, signal) => {
       await conn.writer.writeFrame(Op.Get, { id, offset: options.offset, length: options.length }, 0, signal)
@@ -85,7 +89,10 @@ export class PieceClient {
         conn.close()
         throw new PieceTooLargeError(`Node sent ${frame.bodyLength} bytes, expected at most ${maxSize}`)
       }
-      const data = await conn.reader.collect(frame.bodyLength, signal)
+      const into = options.into
+      const data = into !== undefined && into.length >= frame.bodyLength
+        ? await conn.reader.collectInto(frame.bodyLength, into, signal)
+        : await conn.reader.collect(frame.bodyLength, signal)
       return { data, size: h.size, nodeId: conn.nodeId }
     })
   }
