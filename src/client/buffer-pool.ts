@@ -13,14 +13,17 @@ export class BufferPool {
   private readonly max: number
   private readonly free: Buffer[] = []
 
-  constructor (size: number, max: number) {
+  private readonly allocate: (size: number) => Buffer
+
+  constructor (size: number, max: number, allocate: (size: number) => Buffer = Buffer.allocUnsafeSlow) {
     this.size = size
     this.max = max
+    this.allocate = allocate
   }
 
   /** A buffer of `size` bytes with unspecified contents. Never waits: allocates when the pool is empty. */
   take (): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size)
+    return this.free.pop() ?? this.allocate(this.size)
   }
 
   give (buffer: Buffer): void {

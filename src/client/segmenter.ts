@@ -15,6 +15,8 @@ export interface SegmentOptions {
    * @defaultValue false
    */
   reuse?: boolean
+  /** Allocates segment buffers (e.g. in shared memory for a hashing thread). @defaultValue Buffer.allocUnsafeSlow */
+  allocate?: (size: number) => Buffer
 }
 
 /**
@@ -26,7 +28,8 @@ export interface SegmentOptions {
 export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize: number, options: SegmentOptions = {}): AsyncGenerator<Segment> {
   if (!Number.isSafeInteger(segmentSize) || segmentSize <= 0) throw new InvalidArgumentError(`Bad segment size ${segmentSize}`)
   let index = 0
-  let current: Buffer = Buffer.allocUnsafeSlow(segmentSize)
+  const allocate = options.allocate ?? Buffer.allocUnsafeSlow
+  let current: Buffer = allocate(segmentSize)
   let filled = 0
   let held: Buffer | undefined
   for await (const input of source) {
@@ -40,7 +43,7 @@ export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize:
           if (options.reuse === true) spare = held
         }
         held = current
-        current = spare ?? Buffer.allocUnsafeSlow(segmentSize)
+        current = spare ?? allocate(segmentSize)
         filled = 0
       }
       const n = Math.min(chunk.length, segmentSize - filled)

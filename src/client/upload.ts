@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, LEAF_SIZE, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/constants.js'
 import { InvalidArgumentError, NotEnoughNodesError } from '../core/errors.js'
@@ -7,13 +6,13 @@ import { createLogger, type Logger } from '../core/logger.js'
 import { encryptSegmentInto, generateKey } from '../crypto/aead.js'
 import { formatCapability } from '../crypto/capability.js'
 import type { Identity } from '../crypto/keys.js'
-import { pieceIdOf } from '../crypto/merkle.js'
 import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/index.js'
 import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
 import { PieceClient, type Contact } from '../transfer/index.js'
 import { storeManifest } from './manifest-store.js'
 import { Placer, type PlacedPiece, type PlacementFailure } from './placement.js'
 import { BufferPool } from './buffer-pool.js'
+import { UploadHasher } from './hasher.js'
 import { segment, type Segment } from './segmenter.js'
 
 export interface UploadOptions extends AbortOptions {
@@ -31,6 +30,8 @@ export interface UploadOptions extends AbortOptions {
   segmentSize?: number
   /** Segments encoded and transferred at once; bounds memory to about (concurrency + 2) segments. @defaultValue 3 */
   concurrency?: number
+  /** Hash on a worker thread (file SHA-256 and piece ids) while this one encrypts and sends. @defaultValue true */
+  hashWorker?: boolean
   /** Called with the number of plaintext bytes whose pieces are stored. */
   onProgress?: (bytesDone: number) => void
   client?: PieceClient
@@ -80,7 +81,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   const placer = new Placer(options.nodes, client, log)
   const dataKey = generateKey()
   const readKey = generateKey()
-  const fileHash = createHash('sha256')
+  const hasher = new UploadHasher(options.hashWorker ?? true)
   const layouts: SegmentLayout[] = []
   let size = 0
   let bytesStored = 0
@@ -88,10 +89,11 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
 
   // One padded ciphertext buffer per segment in flight (at most `concurrency`), reused
   // once all of a segment's pieces are acknowledged.
-  const pool = new BufferPool(k * shardSizeFor(segmentSize + AEAD_TAG_SIZE, k), concurrency)
+  // Data and parity shards side by side, in memory the hashing thread can read.
+  const pool = new BufferPool((k + m) * shardSizeFor(segmentSize + AEAD_TAG_SIZE, k), concurrency, size => hasher.allocate(size))
 
   const storeSegment = async (seg: Segment): Promise<void> => {
-    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, options)
+    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, hasher, options)
     layouts[seg.index] = layout.layout
     bytesStored += layout.bytes
     done += seg.data.length
@@ -104,19 +106,22 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   try {
     // reuse: seg.data is hashed and encrypted synchronously below (encodeAndPlace
     // encrypts before its first await), so it is free by the time the next segment is asked for.
-    for await (const seg of segment(source, segmentSize, { reuse: true })) {
+    for await (const seg of segment(source, segmentSize, { reuse: true, allocate: size => hasher.allocate(size) })) {
       throwIfAborted(options.signal)
       if (failure !== undefined) break
-      fileHash.update(seg.data)
+      // The file hash (on the hashing thread) runs while this thread encrypts the same bytes.
+      const hashed = hasher.updateFile(seg.data)
       size += seg.data.length
       const task: Promise<void> = storeSegment(seg).catch(err => { failure ??= err }).finally(() => { inflight.delete(task) })
       inflight.add(task)
+      // The segmenter refills seg.data once we ask for the next segment: the hash must be done.
+      await hashed
       if (inflight.size >= concurrency) await Promise.race(inflight)
     }
     await Promise.all(inflight)
     if (failure !== undefined) throw failure
 
-    const sha256 = fileHash.digest('hex')
+    const sha256 = await hasher.digestFile()
     const name = options.name ?? ''
     const manifest: Manifest = {
       version: MANIFEST_VERSION,
@@ -152,6 +157,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
     }
   } finally {
     if (options.client === undefined) client.close()
+    await hasher.close()
   }
 }
 
@@ -161,21 +167,22 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
  * k+m pieces. Everything up to the first await is synchronous: the caller relies
  * on seg.data being consumed when this returns its promise.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, pool: BufferPool, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, pool: BufferPool, hasher: UploadHasher, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
   const k = coder.dataShards
+  const n = k + coder.parityShards
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
   const shardSize = shardSizeFor(cipherSize, k)
-  const buffer = k * shardSize <= pool.size ? pool.take() : Buffer.allocUnsafeSlow(k * shardSize)
+  const buffer = n * shardSize <= pool.size ? pool.take() : hasher.allocate(n * shardSize)
   const data = buffer.subarray(0, k * shardSize)
   encryptSegmentInto(dataKey, seg.index, seg.data, seg.final, data)
   // Padding is part of the last shard's bytes (and so of its id): keep it zero, not stale.
   data.fill(0, cipherSize)
   const parity = await coder.encode(data, shardSize, options)
-  const pieces: Array<{ id: PieceId, data: Buffer }> = []
-  for (let j = 0; j < k + coder.parityShards; j++) {
-    const shard = j < k ? data.subarray(j * shardSize, (j + 1) * shardSize) : parity.subarray((j - k) * shardSize, (j - k + 1) * shardSize)
-    pieces.push({ id: pieceIdOf(shard), data: shard })
-  }
+  // Parity next to the data (one copy of m shards) so all n shards are hashed in one request.
+  const all = buffer.subarray(0, n * shardSize)
+  all.set(parity, k * shardSize)
+  const ids = await hasher.pieceIds(all, shardSize, n)
+  const pieces: Array<{ id: PieceId, data: Buffer }> = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize) }))
   const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)
   // Only now, with every piece acknowledged (so no socket still holds a slice of it), may
   // the buffer be reused. On failure it is simply dropped: a put may still be sending it.
