@@ -19,7 +19,7 @@ const layers = {
   protocol: [],
   store: ['crypto'],
   transfer: ['protocol', 'store', 'crypto'],
-  dht: [],
+  dht: ['crypto'],
   nat: ['crypto', 'protocol', 'transfer', 'dht'],
   node: ['crypto', 'store', 'protocol', 'transfer', 'dht', 'nat'],
   client: ['crypto', 'erasure', 'manifest', 'protocol', 'transfer', 'dht'],

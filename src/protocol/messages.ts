@@ -40,7 +40,18 @@ export const schemas = {
     /** Owner's signature over putSigningBytes(id, size). */
     signature: bytesOf(64)
   }),
-  [Res.Put]: z.object({ created: z.boolean() }),
+  [Res.Put]: z.object({
+    created: z.boolean(),
+    /** The node's signed pointer record for the piece (crypto/pointer.ts), checked by the client. */
+    pointer: z.object({
+      pieceId: hex64,
+      holder: hex64,
+      publicKey: z.string().max(64),
+      issuedAt: z.number().int().nonnegative(),
+      expiresAt: z.number().int().nonnegative(),
+      signature: z.string().max(128)
+    }).optional()
+  }),
   [Op.Continue]: z.object({}),
   [Op.Data]: z.object({}),
   [Op.Get]: z.object({

@@ -1,8 +1,9 @@
 import { deadlineSignal, type AbortOptions } from '../core/abort.js'
 import { DEFAULT_REQUEST_TIMEOUT, MAX_AUDIT_LEAVES, second } from '../core/constants.js'
-import { InvalidArgumentError, MalformedFrameError, PieceTooLargeError, RemoteError } from '../core/errors.js'
+import { InvalidArgumentError, InvalidSignatureError, MalformedFrameError, PieceTooLargeError, RemoteError } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
 import { sign, type Identity } from '../crypto/keys.js'
+import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
 import { MAX_HAS_IDS, Op, Res, deleteSigningBytes, parseHeader, putSigningBytes, type FrameLimits, type HeaderOf } from '../protocol/index.js'
 import { formatContact, type Contact } from './contact.js'
 import { PeerConnection } from './connection.js'
@@ -51,7 +52,7 @@ export class PieceClient {
   }
 
   /** Stores a piece held in memory. Resolves created=false when the node already had it (no bytes sent). */
-  async put (contact: Contact, id: PieceId, data: Uint8Array, options: AbortOptions = {}): Promise<{ created: boolean, nodeId: NodeId }> {
+  async put (contact: Contact, id: PieceId, data: Uint8Array, options: AbortOptions = {}): Promise<PutResult> {
     const identity = this.requireIdentity('put')
     const header = {
       id,
@@ -62,14 +63,14 @@ export class PieceClient {
     return await this.withConnection(contact, this.transferDeadline(data.length), options, async (conn, signal) => {
       await conn.writer.writeFrame(Op.Put, header, 0, signal)
       const answer = await conn.reader.readFrame(signal)
-      if (answer?.type === Res.Put) return { created: parseHeader(Res.Put, answer.header).created, nodeId: conn.nodeId }
+      if (answer?.type === Res.Put) return putResult(id, conn.nodeId, parseHeader(Res.Put, answer.header))
       if (answer?.type !== Op.Continue) {
         // Hand back to response() for the error/unexpected-frame handling.
         throw await this.unexpected(conn, answer, Op.Continue)
       }
       await conn.writer.writeFrameWithBody(Op.Data, {}, data, signal)
       const done = await conn.response(Res.Put, signal)
-      return { created: parseHeader(Res.Put, done.header).created, nodeId: conn.nodeId }
+      return putResult(id, conn.nodeId, parseHeader(Res.Put, done.header))
     })
   }
 
@@ -241,4 +242,22 @@ export class PieceClient {
     list.push(conn)
     this.idle.set(key, list)
   }
+}
+
+export interface PutResult {
+  created: boolean
+  nodeId: NodeId
+  /** The node's signed pointer record for the piece, checked here; absent when the node sends none. */
+  pointer?: PointerRecord
+}
+
+/** A pointer record that is not this node's, for this piece, validly signed, is a protocol violation. */
+function putResult (id: PieceId, nodeId: NodeId, header: HeaderOf<typeof Res.Put>): PutResult {
+  if (header.pointer === undefined) return { created: header.created, nodeId }
+  const pointer = header.pointer as PointerRecord
+  const check = checkPointer(pointer)
+  if (!check.ok || pointer.pieceId !== id || pointer.holder !== nodeId) {
+    throw new InvalidSignatureError(`The node's pointer record for piece ${id} is invalid: ${check.ok ? 'not for this piece or node' : check.reason}`, { details: { node: nodeId } })
+  }
+  return { created: header.created, nodeId, pointer }
 }

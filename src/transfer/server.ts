@@ -27,6 +27,11 @@ export interface PieceServerInit {
   idleTimeout?: number
   /** Connections beyond this are refused. @defaultValue 1024 */
   maxConnections?: number
+  /**
+   * When set, every PUT answer carries a pointer record (crypto/pointer.ts) signed by this node and
+   * valid this many ms, which the uploader publishes in the DHT. Unset: no records (static networks).
+   */
+  pointerTtlMs?: number
 }
 
 export interface PieceServer {
@@ -42,7 +47,7 @@ export function createPieceServer (init: PieceServerInit): PieceServer {
 }
 
 class PieceServerImpl implements PieceServer {
-  private readonly init: Required<Omit<PieceServerInit, 'limits'>> & { limits: Partial<FrameLimits> }
+  private readonly init: Required<Omit<PieceServerInit, 'limits' | 'pointerTtlMs'>> & { limits: Partial<FrameLimits>, pointerTtlMs?: number }
   private readonly server: Server
   private readonly sockets = new Map<Socket, AbortController>()
   private readonly busy = new Set<Socket>()
@@ -144,7 +149,7 @@ class PieceServerImpl implements PieceServer {
           await reader.skip(frame.bodyLength, signal)
           throw new UnknownOperationError(`Unexpected frame ${opName(frame.type)} from a client`)
         }
-        await handler({ frame, reader, writer, store: this.init.store, identity: this.init.identity, version: this.init.version, log, signal })
+        await handler({ frame, reader, writer, store: this.init.store, identity: this.init.identity, version: this.init.version, pointerTtlMs: this.init.pointerTtlMs, log, signal })
         log.trace({ op: opName(frame.type), ms: performance.now() - started }, 'request done')
       } catch (err) {
         if (!reader.inSync || !(err instanceof BatchainError) || socket.destroyed) {

@@ -13,6 +13,8 @@ export interface HandlerContext {
   store: PieceStore
   identity: Identity
   version: string
+  /** When set, PUT answers carry a pointer record signed by this node, valid this long. */
+  pointerTtlMs?: number
   log: Logger
   /** Fires when the connection closes or the server stops. */
   signal: AbortSignal

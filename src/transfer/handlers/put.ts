@@ -1,6 +1,7 @@
 import { PieceTooLargeError, InvalidHeaderError, InvalidSignatureError, MalformedFrameError, ConnectionClosedError } from '../../core/errors.js'
 import { toPieceId } from '../../core/ids.js'
 import { verifySignature } from '../../crypto/keys.js'
+import { signPointer } from '../../crypto/pointer.js'
 import { Op, Res, parseHeader, putSigningBytes, DEFAULT_LIMITS } from '../../protocol/index.js'
 import type { HandlerContext } from './context.js'
 
@@ -25,7 +26,7 @@ export async function handlePut (ctx: HandlerContext): Promise<void> {
 
   if (await store.has(id, { signal })) {
     await store.addOwner(id, owner, { signal })
-    await writer.writeFrame(Res.Put, { created: false })
+    await writer.writeFrame(Res.Put, answer(ctx, id, false))
     return
   }
 
@@ -45,10 +46,15 @@ export async function handlePut (ctx: HandlerContext): Promise<void> {
 
   try {
     const { created } = await store.put(id, h.size, body(), { owner, signal })
-    await writer.writeFrame(Res.Put, { created })
+    await writer.writeFrame(Res.Put, answer(ctx, id, created))
   } catch (err) {
     // Keep the connection in step: swallow what is left of an announced body, then report.
     if (announced > consumed && !signal.aborted) await reader.skip(announced - consumed, signal)
     throw err
   }
+}
+
+/** The PUT answer; with a fresh pointer record when the node publishes them (so the uploader can at once). */
+function answer (ctx: HandlerContext, id: ReturnType<typeof toPieceId>, created: boolean): { created: boolean, pointer?: ReturnType<typeof signPointer> } {
+  return ctx.pointerTtlMs === undefined ? { created } : { created, pointer: signPointer(ctx.identity, id, { ttlMs: ctx.pointerTtlMs }) }
 }
