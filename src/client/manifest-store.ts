@@ -4,6 +4,7 @@ import { InvalidManifestError, NotEnoughNodesError, PieceNotFoundError, errorMes
 import type { PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
 import { pieceIdOf } from '../crypto/merkle.js'
+import type { PointerRecord } from '../crypto/pointer.js'
 import { decodeManifest, type Manifest } from '../manifest/index.js'
 import { formatContact, type Contact, type PieceClient } from '../transfer/index.js'
 import type { PieceLocator } from './locator.js'
@@ -16,15 +17,17 @@ export const MAX_MANIFEST_SIZE = 64 * MiB
  * whole onto several nodes since every other piece is useless without it.
  * Stores on `replicas` nodes and requires at least `minReplicas` confirmations.
  */
-export async function storeManifest (bytes: Buffer, nodes: readonly Contact[], client: PieceClient, options: AbortOptions & { replicas: number, minReplicas: number, log: Logger }): Promise<{ id: PieceId, holders: string[] }> {
+export async function storeManifest (bytes: Buffer, nodes: readonly Contact[], client: PieceClient, options: AbortOptions & { replicas: number, minReplicas: number, log: Logger }): Promise<{ id: PieceId, holders: string[], pointers: PointerRecord[] }> {
   const id = pieceIdOf(bytes)
   const holders: string[] = []
+  const pointers: PointerRecord[] = []
   const queue = [...nodes]
   await Promise.all(Array.from({ length: Math.min(options.replicas, nodes.length) }, async () => {
     for (let node = queue.shift(); node !== undefined; node = queue.shift()) {
       try {
-        await client.put(node, id, bytes, options)
+        const { pointer } = await client.put(node, id, bytes, options)
         holders.push(formatContact(node))
+        if (pointer !== undefined) pointers.push(pointer)
         return
       } catch (err) {
         if (options.signal?.aborted === true) throw err
@@ -35,7 +38,7 @@ export async function storeManifest (bytes: Buffer, nodes: readonly Contact[], c
   if (holders.length < options.minReplicas) {
     throw new NotEnoughNodesError(`The manifest reached only ${holders.length} nodes; at least ${options.minReplicas} are needed`)
   }
-  return { id, holders }
+  return { id, holders, pointers }
 }
 
 /** Fetches a manifest by id from any holder, checking its bytes against the id before parsing them. */

@@ -2,11 +2,24 @@ import type { AbortOptions } from '../core/abort.js'
 import { NotEnoughNodesError, errorCode, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
+import type { PointerRecord } from '../crypto/pointer.js'
 import { formatContact, type Contact, type PieceClient } from '../transfer/index.js'
 
-export interface PlacedPiece { id: PieceId, node: Contact & { nodeId: NodeId } }
+export interface PlacedPiece {
+  id: PieceId
+  node: Contact & { nodeId: NodeId }
+  /** The holder's signed pointer record, when its node sends one (DHT networks). */
+  pointer?: PointerRecord
+}
 
 export interface PlacementFailure { node: string, code: string, message: string }
+
+/** Places the k+m pieces of a segment on distinct nodes; only confirmed pieces count as placed. */
+export interface PiecePlacer {
+  place: (segmentIndex: number, pieces: ReadonlyArray<{ id: PieceId, data: Buffer }>, options?: AbortOptions) => Promise<PlacedPiece[]>
+  /** Nodes that failed during this upload (and were replaced). */
+  readonly failures: PlacementFailure[]
+}
 
 /**
  * Places the pieces of one segment on distinct nodes. Each segment starts from
@@ -14,7 +27,7 @@ export interface PlacementFailure { node: string, code: string, message: string 
  * is replaced by a spare and avoided for the rest of the upload. A piece counts
  * as placed only when its node confirmed it (the node commits only verified bytes).
  */
-export class Placer {
+export class Placer implements PiecePlacer {
   private readonly nodes: readonly Contact[]
   private readonly client: PieceClient
   private readonly log: Logger
@@ -47,8 +60,8 @@ export class Placer {
         const key = formatContact(node)
         used.add(key)
         try {
-          const { nodeId } = await this.client.put(node, piece.id, piece.data, options)
-          return { id: piece.id, node: { ...node, nodeId } }
+          const { nodeId, pointer } = await this.client.put(node, piece.id, piece.data, options)
+          return pointer === undefined ? { id: piece.id, node: { ...node, nodeId } } : { id: piece.id, node: { ...node, nodeId }, pointer }
         } catch (err) {
           if (options.signal?.aborted === true) throw err
           this.dead.add(key)

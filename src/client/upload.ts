@@ -1,23 +1,27 @@
 import { throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, LEAF_SIZE, MANIFEST_VERSION, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from '../core/constants.js'
-import { InvalidArgumentError, NotEnoughNodesError } from '../core/errors.js'
+import { InvalidArgumentError } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { encryptSegmentInto, generateKey } from '../crypto/aead.js'
 import { formatCapability } from '../crypto/capability.js'
+import { pieceIdOf } from '../crypto/merkle.js'
 import type { Identity } from '../crypto/keys.js'
 import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/index.js'
 import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
 import { PieceClient, type Contact } from '../transfer/index.js'
 import { storeManifest } from './manifest-store.js'
-import { Placer, type PlacedPiece, type PlacementFailure } from './placement.js'
+import type { PiecePlacer, PlacedPiece, PlacementFailure } from './placement.js'
+import { staticNetwork, type StorageNetwork } from './network.js'
 import { BufferPool } from './buffer-pool.js'
 import { UploadHasher } from './hasher.js'
 import { segment, type Segment } from './segmenter.js'
 
 export interface UploadOptions extends AbortOptions {
-  /** Storage nodes to place pieces on; at least k+m distinct ones. */
-  nodes: readonly Contact[]
+  /** Where pieces go: the DHT or a fixed list. One of `network` and `nodes` is required. */
+  network?: StorageNetwork
+  /** A fixed list of storage nodes (at least k+m distinct ones); shorthand for staticNetwork(nodes). */
+  nodes?: readonly Contact[]
   /** The uploader's key: recorded as owner of every piece, needed to delete them. */
   identity: Identity
   /** File name kept in the sealed part of the manifest. @defaultValue '' */
@@ -74,11 +78,16 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   }
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new InvalidArgumentError('Concurrency must be 1..64')
   const coder = await createErasureCoder(k, m)
-  if (options.nodes.length < k + m) {
-    throw new NotEnoughNodesError(`${k}+${m} pieces per segment need at least ${k + m} distinct nodes; ${options.nodes.length} given`)
-  }
+  if (options.network === undefined && options.nodes === undefined) throw new InvalidArgumentError('upload needs a network or a node list')
   const client = options.client ?? new PieceClient({ identity: options.identity })
-  const placer = new Placer(options.nodes, client, log)
+  const network = options.network ?? staticNetwork(options.nodes ?? [], client, log)
+  let placer: PiecePlacer
+  try {
+    placer = network.createPlacer(client, log, { piecesPerSegment: k + m })
+  } catch (err) {
+    if (options.client === undefined) client.close()
+    throw err
+  }
   const dataKey = generateKey()
   const readKey = generateKey()
   const hasher = new UploadHasher(options.hashWorker ?? true)
@@ -92,8 +101,19 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   // Data and parity shards side by side, in memory the hashing thread can read.
   const pool = new BufferPool((k + m) * shardSizeFor(segmentSize + AEAD_TAG_SIZE, k), concurrency, size => hasher.allocate(size))
 
+  // Pointer records are published while later segments transfer; the upload is complete
+  // (and its capability returned) only when every piece is findable.
+  const publishing = new Set<Promise<void>>()
+  const publish = (placed: readonly PlacedPiece[]): void => {
+    const records = placed.flatMap(p => p.pointer === undefined ? [] : [p.pointer])
+    if (records.length === 0) return
+    const task: Promise<void> = network.publish(records, { signal: options.signal }).finally(() => { publishing.delete(task) })
+    publishing.add(task)
+  }
+
   const storeSegment = async (seg: Segment): Promise<void> => {
     const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, hasher, options)
+    publish(layout.placed)
     layouts[seg.index] = layout.layout
     bytesStored += layout.bytes
     done += seg.data.length
@@ -120,6 +140,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
     }
     await Promise.all(inflight)
     if (failure !== undefined) throw failure
+    await Promise.all(publishing)
 
     const sha256 = await hasher.digestFile()
     const name = options.name ?? ''
@@ -132,12 +153,15 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
       sealed: sealInfo({ name, size, sha256, dataKey }, readKey)
     }
     const bytes = encodeManifest(manifest)
-    const stored = await storeManifest(bytes, options.nodes, client, {
+    const manifestId = pieceIdOf(bytes)
+    const targets = await network.manifestTargets(manifestId, 2 * (k + m), { signal: options.signal })
+    const stored = await storeManifest(bytes, targets, client, {
       signal: options.signal,
       log,
-      replicas: Math.min(options.nodes.length, k + m),
-      minReplicas: Math.min(options.nodes.length, m + 1)
+      replicas: Math.min(targets.length, k + m),
+      minReplicas: Math.min(targets.length, m + 1)
     })
+    await network.publish(stored.pointers, { signal: options.signal })
     bytesStored += bytes.length * stored.holders.length
     log.info({ manifest: stored.id, size, segments: layouts.length }, 'upload complete')
     return {
@@ -156,6 +180,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
       manifestHolders: stored.holders
     }
   } finally {
+    await Promise.allSettled(publishing)
     if (options.client === undefined) client.close()
     await hasher.close()
   }
@@ -167,7 +192,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
  * k+m pieces. Everything up to the first await is synchronous: the caller relies
  * on seg.data being consumed when this returns its promise.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: Placer, pool: BufferPool, hasher: UploadHasher, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number }> {
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
   const k = coder.dataShards
   const n = k + coder.parityShards
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
@@ -194,6 +219,7 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
       shardSize,
       pieces: placed.map(p => ({ id: p.id, size: shardSize }))
     },
-    bytes: shardSize * placed.length
+    bytes: shardSize * placed.length,
+    placed
   }
 }
