@@ -10,6 +10,7 @@ export const GiB = 1024 * MiB
 export const millisecond = 1
 export const second = 1000 * millisecond
 export const minute = 60 * second
+export const hour = 60 * minute
 
 /** Wire protocol version; a peer with another major version is refused at the handshake. */
 export const PROTOCOL_VERSION = 1

@@ -1,0 +1,102 @@
+import pLimit from 'p-limit'
+import type { AbortOptions } from '../core/abort.js'
+import { NotEnoughNodesError, errorMessage } from '../core/errors.js'
+import type { NodeId, PieceId } from '../core/ids.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import type { PointerRecord } from '../crypto/pointer.js'
+import { dhtKeyOf } from '../dht/keys.js'
+import type { Dht, NodeInfo } from '../dht/types.js'
+import type { Contact } from '../transfer/index.js'
+import { DhtPlacer, type DhtPlacerOptions } from './dht-placer.js'
+import type { Holder, PieceLocator } from './locator.js'
+import type { StorageNetwork } from './network.js'
+
+export interface DhtNetworkOptions {
+  /** A joined Dht (any role; CLI commands use role 'client'). Not stopped by close(). */
+  dht: Dht
+  logger?: Logger
+  /** DHT operations (pointer queries, node lookups) in flight at once. @defaultValue 16 */
+  concurrency?: number
+  /** How long a resolved holder address is reused before it is looked up again. @defaultValue 60 s */
+  holderTtlMs?: number
+  placer?: DhtPlacerOptions
+}
+
+/**
+ * The network as the DHT shows it: pieces go to the storage nodes closest to their ids (DhtPlacer),
+ * holders publish signed pointer records, and retrieval finds a piece's holders through those
+ * records and each holder's current address through its node id — so a node that came back on
+ * another host or port is still found.
+ */
+export function dhtNetwork (options: DhtNetworkOptions): StorageNetwork {
+  const log = options.logger ?? createLogger('dht-network')
+  const locator = new DhtLocator(options.dht, { concurrency: options.concurrency, holderTtlMs: options.holderTtlMs, logger: log })
+  return {
+    createPlacer: (client, placerLog) => new DhtPlacer(options.dht, client, placerLog, options.placer),
+    manifestTargets: async (manifestId, count, abort) => {
+      const infos = await options.dht.storageNodesNear(dhtKeyOf(manifestId), { count, signal: abort?.signal })
+      return infos.flatMap(info => info.piece === undefined ? [] : [{ host: info.piece.host, port: info.piece.port }])
+    },
+    locator,
+    publish: async (records, abort) => {
+      if (records.length === 0) return
+      let result = await options.dht.publishPointers(records, abort)
+      if (result.failed > 0) {
+        // One retry: a lookup can race a node leaving. Holders republish on their own schedule,
+        // but an upload reports success only when its pieces are findable now.
+        log.warn({ failed: result.failed }, 'some pointer records found no node; retrying once')
+        result = await options.dht.publishPointers(records, abort)
+        if (result.failed > 0) {
+          throw new NotEnoughNodesError(`${result.failed} of ${records.length} pointer records could not be stored in the DHT`, { details: { failed: result.failed } })
+        }
+      }
+    },
+    close: async () => {}
+  }
+}
+
+/** Finds holders through pointer records, then their addresses by node id (cached for holderTtlMs). */
+export class DhtLocator implements PieceLocator {
+  private readonly limit: ReturnType<typeof pLimit>
+  private readonly holders = new Map<NodeId, { at: number, info: Promise<NodeInfo | undefined> }>()
+  private readonly ttl: number
+  private readonly log: Logger
+
+  constructor (private readonly dht: Dht, options: { concurrency?: number, holderTtlMs?: number, logger?: Logger } = {}) {
+    this.limit = pLimit(options.concurrency ?? 16)
+    this.ttl = options.holderTtlMs ?? 60_000
+    this.log = options.logger ?? createLogger('dht-locator')
+  }
+
+  async locate (ids: readonly PieceId[], options: AbortOptions = {}): Promise<Map<PieceId, Holder[]>> {
+    const result = new Map<PieceId, Holder[]>()
+    await Promise.all(ids.map(async id => await this.limit(async () => {
+      options.signal?.throwIfAborted()
+      const records = await this.dht.findPointers(id, options)
+      const found = await Promise.all(records.map(async r => await this.holder(r, options)))
+      result.set(id, found.filter((h): h is Holder => h !== undefined))
+    })))
+    // Map in the order asked, as the static locator does.
+    return new Map(ids.map(id => [id, result.get(id) ?? []]))
+  }
+
+  private async holder (record: PointerRecord, options: AbortOptions): Promise<Holder | undefined> {
+    const now = Date.now()
+    let entry = this.holders.get(record.holder)
+    if (entry === undefined || now - entry.at > this.ttl) {
+      const info = this.dht.findNode(record.holder, options).catch((err: unknown) => {
+        if (options.signal?.aborted === true) throw err
+        this.log.warn({ nodeId: record.holder.slice(0, 12), err: errorMessage(err) }, 'holder lookup failed')
+        return undefined
+      })
+      entry = { at: now, info }
+      this.holders.set(record.holder, entry)
+      // A failed or aborted lookup must not be cached.
+      void info.then(i => { if (i === undefined) this.holders.delete(record.holder) }, () => { this.holders.delete(record.holder) })
+    }
+    const info = await entry.info
+    if (info?.piece === undefined) return undefined
+    const contact: Contact = { host: info.piece.host, port: info.piece.port }
+    return { ...contact, nodeId: info.nodeId }
+  }
+}
