@@ -1,0 +1,6 @@
+'use strict'
+// BatChain stub for 'leveldown' (vendor/stubs/README.md): loading works, using it throws.
+const fail = () => { throw new Error("'leveldown' is a BatChain install-time stub (vendor/stubs/README.md): this kadence feature is not available") }
+module.exports = new Proxy(fail, {
+  get: (target, prop) => (typeof prop === 'string' && prop !== 'then' && prop !== '__esModule') ? fail : undefined
+})
