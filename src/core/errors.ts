@@ -193,6 +193,41 @@ export class StoreError extends BatchainError {
   override readonly code = 'BATCHAIN_ERR_STORE'
 }
 
+/** Thrown by Dht.join when no seed and no remembered peer answered. */
+export class DhtJoinError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_JOIN'
+}
+
+/** Thrown when a DHT peer does not answer an RPC within its deadline (the peer is then evicted). */
+export class DhtTimeoutError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_TIMEOUT'
+  constructor (message = 'DHT peer did not answer in time', options?: BatchainErrorOptions) { super(message, options) }
+}
+
+/** Thrown when a DHT peer answered an RPC with an error, or with an answer that is not well-formed. */
+export class DhtRpcError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_RPC'
+}
+
+/** A DHT request whose payload is malformed or fails its schema (sent back as the JSON-RPC error's data.code). */
+export class DhtBadRequestError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_BAD_REQUEST'
+}
+
+/**
+ * Thrown when a node's signed NodeInfo does not verify: bad signature, node id not the hash of its
+ * key, or a KadNode identity that is not dhtKeyOf(node id), or another node than expected answered.
+ */
+export class DhtInvalidNodeInfoError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_INVALID_NODE_INFO'
+}
+
+/** Thrown by a Dht operation started after (or cut short by) stop(). */
+export class DhtStoppedError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_DHT_STOPPED'
+  constructor (message = 'The DHT node is stopped', options?: BatchainErrorOptions) { super(message, options) }
+}
+
 /** Maps any thrown value to a stable code, for wire error frames and `--json` output. */
 export function errorCode (err: unknown): string {
   if (err instanceof BatchainError) return err.code
