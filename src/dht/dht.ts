@@ -1,0 +1,566 @@
+import { lookup as dnsLookup } from 'node:dns/promises'
+import { setMaxListeners } from 'node:events'
+import { mkdir } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import pLimit from 'p-limit'
+import { z } from 'zod'
+import { throwIfAborted, type AbortOptions } from '../core/abort.js'
+import { PROTOCOL_VERSION } from '../core/constants.js'
+import { AbortError, DhtInvalidNodeInfoError, DhtJoinError, DhtRpcError, DhtStoppedError, InvalidArgumentError, errorMessage } from '../core/errors.js'
+import { isNodeId, isPieceId, type NodeId, type PieceId } from '../core/ids.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { VERSION } from '../core/version.js'
+import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
+import { ContactStore } from './contact-store.js'
+import { BatKadNode, type RpcTarget } from './kadence-node.js'
+import { bucketIndex, compareDistance, dhtKeyOf, isDhtKey, KEY_BITS, keyBytes, randomKeyInBucket, sortByDistance } from './keys.js'
+import { iterativeLookup } from './lookup.js'
+import { checkNodeInfo, signNodeInfo } from './node-info.js'
+import { DEFAULTS, type DhtOptions } from './options.js'
+import { loadPeers, loadPointers, savePeers, savePointers } from './peers-file.js'
+import { DebouncedSaver } from './persist.js'
+import { installPlugin, MAX_POINTERS_PER_RPC, RPC } from './plugin.js'
+import { PointerStore } from './pointer-store.js'
+import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
+import { contactBinds, contactSchema, toPeer, type Contact } from './wire.js'
+
+/** Kademlia's K: bucket size and the default number of peers a lookup returns (kadence's constant). */
+export const K = 20
+/** Largest `count` a lookup accepts (answers are cut at K per peer anyway). */
+const MAX_LOOKUP_COUNT = 200
+
+const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability: 'direct' })
+
+/** Creates a KadNode (or a lookup-only client), binds its UDP socket and loads persisted state. Call join() next. */
+export async function createDht (options: DhtOptions, abort: AbortOptions = {}): Promise<Dht> {
+  throwIfAborted(abort.signal)
+  return await KadenceDht.create(options)
+}
+
+class KadenceDht implements Dht {
+  readonly role: NodeRole
+  readonly nodeId: NodeId
+  readonly key: DhtKey
+  private readonly stopController = new AbortController()
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly infoCache = new Map<string, { at: number, info: NodeInfo }>()
+  private readonly limit: ReturnType<typeof pLimit>
+  private readonly settings: Required<Pick<DhtOptions, 'alpha' | 'replication' | 'concurrency' | 'infoCacheMs' | 'sweepIntervalMs' | 'contactRefreshMs' | 'bucketRefreshMs'>>
+  private remembered: Contact[] = []
+  private maintenanceStarted = false
+  private stopping: Promise<void> | undefined
+
+  private constructor (
+    private readonly options: DhtOptions,
+    private readonly kad: BatKadNode,
+    private readonly pointers: PointerStore,
+    private readonly contacts: ContactStore,
+    private readonly log: Logger,
+    private readonly savers: DebouncedSaver[]
+  ) {
+    this.role = options.role
+    this.nodeId = options.identity.id
+    this.key = kad.key
+    this.settings = {
+      alpha: options.alpha ?? DEFAULTS.alpha,
+      replication: options.replication ?? DEFAULTS.replication,
+      concurrency: options.concurrency ?? DEFAULTS.concurrency,
+      infoCacheMs: options.infoCacheMs ?? DEFAULTS.infoCacheMs,
+      sweepIntervalMs: options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs,
+      contactRefreshMs: options.contactRefreshMs ?? DEFAULTS.contactRefreshMs,
+      bucketRefreshMs: options.bucketRefreshMs ?? DEFAULTS.bucketRefreshMs
+    }
+    this.limit = pLimit(this.settings.concurrency)
+  }
+
+  static async create (options: DhtOptions): Promise<KadenceDht> {
+    const role = options.role
+    if (role !== 'storage' && role !== 'bootstrap' && role !== 'client') throw new InvalidArgumentError(`unknown DHT role ${String(role)}`)
+    for (const [name, value] of Object.entries({ alpha: options.alpha, replication: options.replication, rpcTimeoutMs: options.rpcTimeoutMs, concurrency: options.concurrency })) {
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new InvalidArgumentError(`DHT option ${name} must be a positive integer`)
+    }
+    const log = options.logger ?? createLogger('dht')
+    const server = role !== 'client'
+    const dataDir = server ? options.dataDir : undefined
+    const pointers = new PointerStore({ maxRecords: options.maxPointerRecords, maxHoldersPerPiece: options.maxHoldersPerPiece })
+    const contacts = new ContactStore({ ttlMs: options.contactTtlMs ?? DEFAULTS.contactTtlMs, maxRecords: options.maxContactRecords })
+
+    let remembered: Contact[] = []
+    if (dataDir !== undefined) {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 })
+      try {
+        remembered = await loadPeers(dataDir)
+      } catch (err) {
+        log.warn({ err: errorMessage(err), dataDir }, 'DHT peers file unreadable; starting without remembered peers')
+      }
+      try {
+        const kept = pointers.load(await loadPointers(dataDir))
+        if (kept > 0) log.info({ records: kept }, 'loaded pointer records held for others')
+      } catch (err) {
+        log.warn({ err: errorMessage(err), dataDir }, 'DHT pointers file unreadable; starting without held records')
+      }
+    }
+
+    const kad = await BatKadNode.start({
+      key: dhtKeyOf(options.identity.id),
+      publicKey: options.identity.publicKey.toString('base64url'),
+      role,
+      host: options.host ?? DEFAULTS.host,
+      port: options.port ?? DEFAULTS.port,
+      announceHost: options.announceHost,
+      rpcTimeoutMs: options.rpcTimeoutMs ?? DEFAULTS.rpcTimeoutMs,
+      logger: log
+    })
+
+    const savers: DebouncedSaver[] = []
+    const saveDelay = options.saveDelayMs ?? DEFAULTS.saveDelayMs
+    if (dataDir !== undefined) {
+      const onError = (what: string) => (err: unknown): void => { log.warn({ err: errorMessage(err), dataDir }, `could not save ${what}`) }
+      const peersSaver = new DebouncedSaver(async () => { await savePeers(dataDir, kad.contacts()) }, saveDelay, onError('the routing table'))
+      const pointersSaver = new DebouncedSaver(async () => { await savePointers(dataDir, pointers.all()) }, saveDelay, onError('pointer records'))
+      kad.router.events.on('add', () => { peersSaver.touch() })
+      kad.router.events.on('remove', () => { peersSaver.touch() })
+      pointers.onChange = () => { pointersSaver.touch() }
+      savers.push(peersSaver, pointersSaver)
+    }
+
+    const dht = new KadenceDht(options, kad, pointers, contacts, log, savers)
+    dht.remembered = remembered
+    installPlugin(kad, { role, info: () => dht.ownInfo(), pointers, contacts, logger: log })
+    dht.every(dht.settings.sweepIntervalMs, () => {
+      pointers.sweep()
+      contacts.sweep()
+    })
+    log.debug({ key: dht.key, address: dht.address(), role, remembered: remembered.length }, 'DHT node listening')
+    return dht
+  }
+
+  address (): DhtAddress {
+    return { host: this.kad.contact.hostname, port: this.kad.contact.port }
+  }
+
+  peers (): DhtPeer[] {
+    return this.kad.peersAsDht()
+  }
+
+  /** This node's NodeInfo, signed now with fresh facts. */
+  private ownInfo (): NodeInfo {
+    const facts = (this.options.facts ?? defaultFacts)()
+    return signNodeInfo(this.options.identity, {
+      role: this.role,
+      dht: this.address(),
+      facts,
+      version: this.options.version ?? VERSION,
+      protocolVersion: PROTOCOL_VERSION
+    })
+  }
+
+  // ---- join -------------------------------------------------------------------------------------
+
+  async join (seeds: readonly DhtAddress[], options: AbortOptions = {}): Promise<{ contacted: number }> {
+    return await this.guard(options, async signal => {
+      const targets: RpcTarget[] = []
+      const seen = new Set<string>([`${this.address().host}:${this.address().port}`])
+      const addTarget = (t: RpcTarget): void => {
+        const id = `${t.host}:${t.port}`
+        if (seen.has(id)) return
+        seen.add(id)
+        targets.push(t)
+      }
+      for (const seed of seeds) {
+        try {
+          addTarget(await this.resolve(seed, signal))
+        } catch (err) {
+          if (signal.aborted) throw err
+          this.log.warn({ seed: `${seed.host}:${seed.port}`, err: errorMessage(err) }, 'DHT seed address unusable; skipped')
+        }
+      }
+      for (const [key, info] of this.remembered) addTarget({ key, host: info.hostname, port: info.port })
+
+      const answered: Contact[] = []
+      const failures: string[] = []
+      await Promise.all(targets.map(async target => await this.limit(async () => {
+        try {
+          const { sender } = await this.infoFrom(target, signal)
+          answered.push(sender)
+        } catch (err) {
+          if (signal.aborted) return
+          failures.push(`${target.host}:${target.port}: ${errorMessage(err)}`)
+          this.log.warn({ peer: `${target.host}:${target.port}`, err: errorMessage(err) }, 'DHT seed or remembered peer did not answer; skipped')
+        }
+      })))
+      throwIfAborted(signal)
+      if (answered.length === 0) {
+        throw new DhtJoinError(targets.length === 0
+          ? 'Cannot join the DHT: no seeds given and no peers remembered'
+          : `Cannot join the DHT: none of ${targets.length} seeds and remembered peers answered`, { details: { failures: failures.slice(0, 20) } })
+      }
+      this.remembered = []
+
+      // Fill the routing table: our own neighbourhood first, then one random key per bucket farther
+      // than our closest neighbour (kadence's join). Clients only need the first.
+      await this.lookup(this.key, K, signal, answered)
+      if (this.role !== 'client') {
+        await this.refreshBuckets(signal)
+        await this.publishContact(signal).catch((err: unknown) => {
+          if (signal.aborted) throw err
+          this.log.warn({ err: errorMessage(err) }, 'could not publish our contact record')
+        })
+        this.startMaintenance()
+      }
+      return { contacted: answered.length }
+    })
+  }
+
+  /** One lookup of a random key in each bucket from our closest neighbour's outwards. */
+  private async refreshBuckets (signal: AbortSignal): Promise<void> {
+    const contacts = this.kad.contacts()
+    if (contacts.length === 0) return
+    let closest = KEY_BITS - 1
+    for (const [key] of contacts) closest = Math.min(closest, bucketIndex(this.key, key))
+    const indices: number[] = []
+    for (let i = closest + 1; i < KEY_BITS; i++) indices.push(i)
+    const limit = pLimit(this.settings.alpha)
+    await Promise.all(indices.map(async index => await limit(async () => {
+      await this.lookup(randomKeyInBucket(this.key, index), K, signal)
+    })))
+  }
+
+  private startMaintenance (): void {
+    if (this.maintenanceStarted) return
+    this.maintenanceStarted = true
+    const signal = this.stopController.signal
+    this.every(this.settings.contactRefreshMs, async () => { await this.publishContact(signal) })
+    this.every(this.settings.bucketRefreshMs, async () => { await this.refreshBuckets(signal) })
+  }
+
+  private every (ms: number, task: () => unknown): void {
+    let running = false
+    const timer = setInterval(() => {
+      if (running || this.stopController.signal.aborted) return
+      running = true
+      Promise.resolve().then(task).catch((err: unknown) => {
+        if (!this.stopController.signal.aborted) this.log.warn({ err: errorMessage(err) }, 'DHT maintenance task failed')
+      }).finally(() => { running = false })
+    }, ms)
+    timer.unref()
+    this.timers.push(timer)
+  }
+
+  // ---- lookups ----------------------------------------------------------------------------------
+
+  async closest (key: DhtKey, options: ClosestOptions = {}): Promise<LookupResult> {
+    if (!isDhtKey(key)) throw new InvalidArgumentError('closest() needs a DhtKey (40 lowercase hex chars)')
+    const count = options.count ?? K
+    if (!Number.isInteger(count) || count < 1 || count > MAX_LOOKUP_COUNT) throw new InvalidArgumentError(`count must be 1..${MAX_LOOKUP_COUNT}`)
+    return await this.guard(options, async signal => await this.lookup(key, count, signal))
+  }
+
+  private async lookup (key: DhtKey, count: number, signal: AbortSignal, extra: readonly Contact[] = []): Promise<LookupResult> {
+    const initial = [...this.kad.closestContacts(key, Math.max(count, K)), ...extra]
+    const outcome = await iterativeLookup({
+      target: key,
+      self: this.key,
+      initial,
+      count,
+      alpha: this.settings.alpha,
+      signal,
+      query: async (peer, querySignal) => await this.findNodeRpc(peer, key, querySignal),
+      onFailure: (peer, err) => { this.peerFailed(peer[0], err) }
+    })
+    return { peers: outcome.contacts.map(toPeer), hops: outcome.hops, queried: outcome.queried }
+  }
+
+  /** FIND_NODE to one peer; its answer is validated contact by contact (bad ones dropped). */
+  private async findNodeRpc (peer: Contact, key: DhtKey, signal: AbortSignal | undefined): Promise<Contact[]> {
+    const [peerKey, info] = peer
+    const { result } = await this.kad.request('FIND_NODE', [key], { key: peerKey, host: info.hostname, port: info.port }, { signal })
+    if (!Array.isArray(result)) throw new DhtRpcError('FIND_NODE answer is not a list of contacts')
+    const out: Contact[] = []
+    for (const entry of result.slice(0, MAX_LOOKUP_COUNT)) {
+      const parsed = contactSchema.safeParse(entry)
+      if (!parsed.success) continue
+      const contact = parsed.data as Contact
+      if (contact[1].role === 'client' || !contactBinds(contact[0], contact[1])) continue
+      out.push(contact)
+    }
+    return out
+  }
+
+  /**
+   * A peer did not answer (or another node answered at its address): evict it, since kadence never
+   * drops contacts that went offline. A peer that answered with an error is alive and stays.
+   */
+  private peerFailed (key: DhtKey, err: unknown): void {
+    if (err instanceof AbortError || err instanceof DhtStoppedError) return
+    if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) return
+    if (this.kad.evict(key)) this.log.debug({ peer: key, err: errorMessage(err) }, 'evicted an unresponsive DHT peer')
+  }
+
+  // ---- INFO -------------------------------------------------------------------------------------
+
+  async info (address: DhtAddress, options: AbortOptions = {}): Promise<NodeInfo> {
+    return await this.guard(options, async signal => {
+      const target = await this.resolve(address, signal)
+      return (await this.infoFrom(target, signal)).info
+    })
+  }
+
+  /**
+   * INFO from one node, verified: the signature, nodeId = sha256(publicKey), the answering
+   * KadNode's identity = dhtKeyOf(nodeId), and when the target's key is known, that it answered.
+   */
+  private async infoFrom (target: RpcTarget, signal: AbortSignal): Promise<{ info: NodeInfo, sender: Contact }> {
+    const { result, sender } = await this.kad.request(RPC.INFO, [], target, { signal })
+    const check = checkNodeInfo(result)
+    if (!check.ok) throw new DhtInvalidNodeInfoError(`INFO from ${target.host}:${target.port} does not verify: ${check.reason}`)
+    if (check.key !== sender[0]) {
+      throw new DhtInvalidNodeInfoError(`INFO from ${target.host}:${target.port} is signed for another KadNode identity`, { details: { infoKey: check.key, sender: sender[0] } })
+    }
+    if (this.settings.infoCacheMs > 0) {
+      if (this.infoCache.size > 10_000) this.infoCache.clear()
+      this.infoCache.set(`${target.host}:${target.port}`, { at: Date.now(), info: check.info })
+    }
+    return { info: check.info, sender }
+  }
+
+  private async cachedInfo (peer: DhtPeer, signal: AbortSignal): Promise<NodeInfo> {
+    const cached = this.infoCache.get(`${peer.host}:${peer.port}`)
+    if (cached !== undefined && Date.now() - cached.at < this.settings.infoCacheMs && dhtKeyOf(cached.info.nodeId) === peer.key) return cached.info
+    return (await this.infoFrom(peer, signal)).info
+  }
+
+  async storageNodesNear (key: DhtKey, options: NearOptions): Promise<NodeInfo[]> {
+    if (!isDhtKey(key)) throw new InvalidArgumentError('storageNodesNear() needs a DhtKey')
+    const { count } = options
+    if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError('count must be a positive integer')
+    const exclude = options.exclude ?? new Set<NodeId>()
+    const minFree = options.minFree ?? 1
+    return await this.guard(options, async signal => {
+      const want = Math.min(MAX_LOOKUP_COUNT, Math.max(K, count + Math.min(exclude.size, 2 * K)))
+      const { peers } = await this.lookup(key, want, signal)
+      const infos = await Promise.all(peers.map(async peer => await this.limit(async () => {
+        try {
+          return await this.cachedInfo(peer, signal)
+        } catch (err) {
+          if (signal.aborted) throw err
+          this.peerFailed(peer.key, err)
+          return undefined
+        }
+      })))
+      if (this.role === 'storage') infos.push(this.ownInfo())
+      const usable = infos.filter((info): info is NodeInfo => info !== undefined &&
+        info.role === 'storage' && info.piece !== undefined && info.free >= minFree && !exclude.has(info.nodeId))
+      return sortByDistance(usable, key, info => dhtKeyOf(info.nodeId)).slice(0, count)
+    })
+  }
+
+  // ---- find a node by id ------------------------------------------------------------------------
+
+  async findNode (nodeId: NodeId, options: AbortOptions = {}): Promise<NodeInfo | undefined> {
+    if (!isNodeId(nodeId)) throw new InvalidArgumentError('findNode() needs a node id (64 lowercase hex chars)')
+    return await this.guard(options, async signal => {
+      if (nodeId === this.nodeId) return this.ownInfo()
+      const key = dhtKeyOf(nodeId)
+      const { peers } = await this.lookup(key, K, signal)
+      const confirm = async (target: RpcTarget): Promise<NodeInfo | undefined> => {
+        try {
+          const { info } = await this.infoFrom({ ...target, key }, signal)
+          return info.nodeId === nodeId ? info : undefined
+        } catch (err) {
+          if (signal.aborted) throw err
+          return undefined
+        }
+      }
+      // The node itself answered the lookup: ask it.
+      const direct = peers.find(p => p.key === key)
+      if (direct !== undefined) {
+        const info = await confirm(direct)
+        if (info !== undefined) return info
+      }
+      // Otherwise its contact record, newest first, each confirmed by a fresh INFO from its address.
+      const records: NodeInfo[] = []
+      const local = this.contacts.get(nodeId)
+      if (local !== undefined) records.push(local)
+      await Promise.all(peers.slice(0, this.settings.replication).map(async peer => await this.limit(async () => {
+        try {
+          const { result } = await this.kad.request(RPC.FIND_CONTACT, [nodeId], peer, { signal })
+          for (const value of Array.isArray(result) ? result.slice(0, 4) : []) {
+            const check = checkNodeInfo(value)
+            if (check.ok && check.info.nodeId === nodeId) records.push(check.info)
+          }
+        } catch (err) {
+          if (signal.aborted) throw err
+          this.peerFailed(peer.key, err)
+        }
+      })))
+      records.sort((a, b) => b.issuedAt - a.issuedAt)
+      const tried = new Set<string>()
+      if (direct !== undefined) tried.add(`${direct.host}:${direct.port}`)
+      for (const record of records) {
+        const address = `${record.dht.host}:${record.dht.port}`
+        if (tried.has(address) || isIP(record.dht.host) === 0) continue
+        tried.add(address)
+        const info = await confirm(record.dht)
+        if (info !== undefined) return info
+      }
+      return undefined
+    })
+  }
+
+  /** Publishes our signed NodeInfo on the nodes closest to our own key. */
+  private async publishContact (signal: AbortSignal): Promise<number> {
+    const { peers } = await this.lookup(this.key, this.settings.replication, signal)
+    const info = this.ownInfo()
+    let stored = 0
+    await Promise.all(peers.map(async peer => await this.limit(async () => {
+      try {
+        const { result } = await this.kad.request(RPC.STORE_CONTACT, [info], peer, { signal })
+        if (result === 'stored' || result === 'unchanged') stored++
+      } catch (err) {
+        if (signal.aborted) throw err
+        this.peerFailed(peer.key, err)
+      }
+    })))
+    return stored
+  }
+
+  // ---- pointer records --------------------------------------------------------------------------
+
+  /** The R nodes closest to `key` that answered, and whether this node (a server) is among them. */
+  private async replicas (key: DhtKey, signal: AbortSignal): Promise<{ peers: DhtPeer[], self: boolean }> {
+    const r = this.settings.replication
+    const { peers } = await this.lookup(key, r, signal)
+    if (this.role === 'client') return { peers, self: false }
+    // Count ourselves among the closest: in a small network we are often one of the R.
+    const target = keyBytes(key)
+    const mine = keyBytes(this.key)
+    const closerThanUs = peers.filter(p => compareDistance(keyBytes(p.key), mine, target) < 0).length
+    if (closerThanUs >= r) return { peers, self: false }
+    return { peers: peers.slice(0, r - 1), self: true }
+  }
+
+  async publishPointers (records: readonly PointerRecord[], options: AbortOptions = {}): Promise<PublishResult> {
+    return await this.guard(options, async signal => {
+      const now = Date.now()
+      const byPiece = new Map<PieceId, PointerRecord[]>()
+      let failed = 0
+      for (const record of records) {
+        if (!checkPointer(record, now).ok) { failed++; continue }
+        const list = byPiece.get(record.pieceId) ?? []
+        list.push(record)
+        byPiece.set(record.pieceId, list)
+      }
+      let stored = 0
+      await Promise.all([...byPiece].map(async ([pieceId, list]) => await this.limit(async () => {
+        const accepted = new Set<PointerRecord>()
+        // 'stale' means the node holds a newer record of the same holder: the piece is findable.
+        const ok = (outcome: unknown): boolean => outcome === 'stored' || outcome === 'unchanged' || outcome === 'stale'
+        try {
+          const { peers, self } = await this.replicas(dhtKeyOf(pieceId), signal)
+          if (self) for (const record of list) if (ok(this.pointers.put(record))) accepted.add(record)
+          await Promise.all(peers.map(async peer => {
+            for (let i = 0; i < list.length; i += MAX_POINTERS_PER_RPC) {
+              const batch = list.slice(i, i + MAX_POINTERS_PER_RPC)
+              try {
+                const { result } = await this.kad.request(RPC.STORE_POINTERS, [batch], peer, { signal })
+                if (!Array.isArray(result)) continue
+                batch.forEach((record, j) => { if (ok(result[j])) accepted.add(record) })
+              } catch (err) {
+                if (signal.aborted) throw err
+                this.peerFailed(peer.key, err)
+                return
+              }
+            }
+          }))
+        } catch (err) {
+          if (signal.aborted) throw err
+          this.log.warn({ piece: pieceId, err: errorMessage(err) }, 'pointer publish failed')
+        }
+        stored += accepted.size
+        failed += list.length - accepted.size
+      })))
+      return { stored, failed }
+    })
+  }
+
+  async findPointers (pieceId: PieceId, options: AbortOptions = {}): Promise<PointerRecord[]> {
+    if (!isPieceId(pieceId)) throw new InvalidArgumentError('findPointers() needs a piece id (64 lowercase hex chars)')
+    return await this.guard(options, async signal => {
+      const key = dhtKeyOf(pieceId)
+      const newest = new Map<NodeId, PointerRecord>()
+      const merge = (values: readonly unknown[]): void => {
+        const now = Date.now()
+        for (const value of values) {
+          if (!checkPointer(value, now).ok) continue
+          const record = value as PointerRecord
+          if (record.pieceId !== pieceId) continue
+          const have = newest.get(record.holder)
+          if (have === undefined || record.issuedAt > have.issuedAt || (record.issuedAt === have.issuedAt && record.expiresAt > have.expiresAt)) {
+            newest.set(record.holder, record)
+          }
+        }
+      }
+      const ask = async (peers: readonly DhtPeer[]): Promise<void> => {
+        await Promise.all(peers.map(async peer => await this.limit(async () => {
+          try {
+            const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId], peer, { signal })
+            if (Array.isArray(result)) merge(result.slice(0, 256))
+          } catch (err) {
+            if (signal.aborted) throw err
+            this.peerFailed(peer.key, err)
+          }
+        })))
+      }
+      const { peers } = await this.lookup(key, K, signal)
+      if (this.role !== 'client') merge(this.pointers.get(pieceId))
+      const r = this.settings.replication
+      await ask(peers.slice(0, r))
+      // Nothing on the R closest (churn moved the neighbourhood since the last refresh): ask the rest of the K.
+      if (newest.size === 0) await ask(peers.slice(r))
+      return [...newest.values()].sort((a, b) => b.issuedAt - a.issuedAt)
+    })
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------------
+
+  private async resolve (address: DhtAddress, signal: AbortSignal): Promise<RpcTarget> {
+    const parsed = z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535) }).safeParse(address)
+    if (!parsed.success) throw new InvalidArgumentError(`not a DHT address: ${JSON.stringify(address)}`)
+    const { host, port } = parsed.data
+    if (isIP(host) !== 0) return { host, port }
+    const family = isIP(this.address().host) === 6 ? 6 : 4
+    const resolved = await dnsLookup(host, { family })
+    throwIfAborted(signal)
+    return { host: resolved.address, port }
+  }
+
+  /**
+   * Runs an operation with a signal that fires on the caller's abort or on stop(); after stop()
+   * every operation fails with DhtStoppedError.
+   */
+  private async guard<T> (options: AbortOptions, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.stopController.signal.aborted) throw new DhtStoppedError()
+    throwIfAborted(options.signal)
+    const signal = options.signal === undefined ? this.stopController.signal : AbortSignal.any([options.signal, this.stopController.signal])
+    // One listener per RPC in flight: a lookup or a batch legitimately has dozens.
+    setMaxListeners(0, signal)
+    try {
+      return await fn(signal)
+    } catch (err) {
+      if (this.stopController.signal.aborted && options.signal?.aborted !== true) throw new DhtStoppedError(undefined, { cause: err })
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.stopping ??= (async () => {
+      this.stopController.abort(new DhtStoppedError())
+      for (const timer of this.timers) clearInterval(timer)
+      await this.kad.close()
+      for (const saver of this.savers) await saver.stop()
+      this.log.debug({ key: this.key }, 'DHT node stopped')
+    })()
+    await this.stopping
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod'
+import { errorCode, errorMessage } from '../core/errors.js'
+import type { NodeId, PieceId } from '../core/ids.js'
+import type { Logger } from '../core/logger.js'
+import type { ContactStore } from './contact-store.js'
+import type { BatKadNode } from './kadence-node.js'
+import type { PointerStore } from './pointer-store.js'
+import type { NodeInfo, NodeRole } from './types.js'
+
+/**
+ * BatChain's kadence plugin: the RPCs a KadNode serves beside PING and FIND_NODE.
+ *
+ * | method | params | result |
+ * | --- | --- | --- |
+ * | BATCHAIN_INFO | [] | this node's signed NodeInfo (BatNode contact, capacity, free, version, reachability) |
+ * | BATCHAIN_STORE_POINTERS | [records (1..32)] | one outcome per record: stored, unchanged, stale, full, invalid |
+ * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder |
+ * | BATCHAIN_STORE_CONTACT | [NodeInfo] | outcome: stored, unchanged, stale, full, invalid, expired |
+ * | BATCHAIN_FIND_CONTACT | [nodeId] | [NodeInfo] or [] |
+ *
+ * Params are checked with zod before anything else; a request that fails gets JSON-RPC error -32602
+ * with data.code BATCHAIN_ERR_DHT_BAD_REQUEST. Records are checked one by one (signatures) by the
+ * stores, so a batch with a forged record still stores the good ones and says which were refused.
+ */
+
+export const RPC = {
+  INFO: 'BATCHAIN_INFO',
+  STORE_POINTERS: 'BATCHAIN_STORE_POINTERS',
+  FIND_POINTERS: 'BATCHAIN_FIND_POINTERS',
+  STORE_CONTACT: 'BATCHAIN_STORE_CONTACT',
+  FIND_CONTACT: 'BATCHAIN_FIND_CONTACT'
+} as const
+
+/** Pointer records per STORE_POINTERS request (≈ 350 bytes each: a batch stays well inside a datagram). */
+export const MAX_POINTERS_PER_RPC = 32
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/)
+
+export const paramSchemas = {
+  [RPC.INFO]: z.array(z.unknown()).max(0),
+  [RPC.STORE_POINTERS]: z.tuple([z.array(z.unknown()).min(1).max(MAX_POINTERS_PER_RPC)]),
+  [RPC.FIND_POINTERS]: z.tuple([hex64]),
+  [RPC.STORE_CONTACT]: z.tuple([z.record(z.string(), z.unknown())]),
+  [RPC.FIND_CONTACT]: z.tuple([hex64])
+} as const
+
+export interface PluginContext {
+  role: NodeRole
+  /** This node's NodeInfo, signed now (facts read fresh). */
+  info: () => NodeInfo
+  pointers: PointerStore
+  contacts: ContactStore
+  logger: Logger
+}
+
+type Method = keyof typeof paramSchemas
+
+function handler<M extends Method> (node: BatKadNode, method: M, log: Logger, fn: (params: z.infer<(typeof paramSchemas)[M]>) => unknown): void {
+  const schema = paramSchemas[method]
+  node.handle(method, (request, response) => {
+    const parsed = schema.safeParse(request.params)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      response.error(`Invalid params for ${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), -32602, { code: 'BATCHAIN_ERR_DHT_BAD_REQUEST' })
+      return
+    }
+    try {
+      response.send(fn(parsed.data as z.infer<(typeof paramSchemas)[M]>))
+    } catch (err) {
+      log.warn({ method, err: errorMessage(err) }, 'DHT RPC handler failed')
+      response.error(errorMessage(err), -32000, { code: errorCode(err) })
+    }
+  })
+}
+
+/** Registers our RPCs on a node. Clients answer INFO only: they keep no records for others. */
+export function installPlugin (node: BatKadNode, context: PluginContext): void {
+  const { logger: log } = context
+  handler(node, RPC.INFO, log, () => context.info())
+  if (context.role === 'client') return
+  handler(node, RPC.STORE_POINTERS, log, ([records]) => {
+    const now = Date.now()
+    return records.map(record => context.pointers.put(record, now))
+  })
+  handler(node, RPC.FIND_POINTERS, log, ([pieceId]) => context.pointers.get(pieceId as PieceId).slice(0, context.pointers.maxHoldersPerPiece))
+  handler(node, RPC.STORE_CONTACT, log, ([info]) => context.contacts.put(info))
+  handler(node, RPC.FIND_CONTACT, log, ([nodeId]) => {
+    const info = context.contacts.get(nodeId as NodeId)
+    return info === undefined ? [] : [info]
+  })
+}
