@@ -23,6 +23,7 @@ const layers = {
   nat: ['crypto', 'protocol', 'transfer', 'dht'],
   node: ['crypto', 'store', 'protocol', 'transfer', 'dht', 'nat'],
   client: ['crypto', 'erasure', 'manifest', 'protocol', 'transfer', 'dht'],
+  testnet: ['crypto', 'dht', 'transfer', 'protocol'],
   jobs: ['client', 'dht'],
   controller: ['jobs'],
   dashboard: ['jobs']

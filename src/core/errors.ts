@@ -228,6 +228,26 @@ export class DhtStoppedError extends BatchainError {
   constructor (message = 'The DHT node is stopped', options?: BatchainErrorOptions) { super(message, options) }
 }
 
+/** Thrown when a directory holds no testnet (no testnet.json, or no bootstrap.txt for a client). */
+export class TestnetNotFoundError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_TESTNET_NOT_FOUND'
+}
+
+/** Thrown when a testnet's state file (testnet.json) or bootstrap list is unreadable, corrupt or of an unknown version. */
+export class TestnetStateError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_TESTNET_STATE'
+}
+
+/** Thrown by `testnet up` when processes of the testnet in that directory are still running, or another up/down holds its lock. */
+export class TestnetRunningError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_TESTNET_RUNNING'
+}
+
+/** Thrown when a testnet process could not be started: it exited, or was not ready in time. */
+export class TestnetStartError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_TESTNET_START'
+}
+
 /** Maps any thrown value to a stable code, for wire error frames and `--json` output. */
 export function errorCode (err: unknown): string {
   if (err instanceof BatchainError) return err.code
