@@ -28,6 +28,12 @@ import { contactBinds, contactSchema, toPeer, type Contact } from './wire.js'
 export const K = 20
 /** Largest `count` a lookup accepts (answers are cut at K per peer anyway). */
 const MAX_LOOKUP_COUNT = 200
+/**
+ * How long a contact (key at an address) that failed is left out of lookups. Other nodes keep
+ * handing out a dead peer until they try it themselves; without this every lookup near it would
+ * wait a full RPC deadline for it again. Keyed by address, so a node back on a new port is not affected.
+ */
+const DEAD_CONTACT_MS = 30_000
 
 const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability: 'direct' })
 
@@ -44,6 +50,8 @@ class KadenceDht implements Dht {
   private readonly stopController = new AbortController()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly infoCache = new Map<string, { at: number, info: NodeInfo }>()
+  /** `key@host:port` → time until which the contact is left out of lookups. */
+  private readonly dead = new Map<string, number>()
   private readonly limit: ReturnType<typeof pLimit>
   private readonly settings: Required<Pick<DhtOptions, 'alpha' | 'replication' | 'concurrency' | 'infoCacheMs' | 'sweepIntervalMs' | 'contactRefreshMs' | 'bucketRefreshMs'>>
   private remembered: Contact[] = []
@@ -266,7 +274,8 @@ class KadenceDht implements Dht {
       alpha: this.settings.alpha,
       signal,
       query: async (peer, querySignal) => await this.findNodeRpc(peer, key, querySignal),
-      onFailure: (peer, err) => { this.peerFailed(peer[0], err) }
+      onFailure: (peer, err) => { this.peerFailed(peer[0], err, peer[1]) },
+      skip: (peer) => this.isDead(peer[0], peer[1].hostname, peer[1].port)
     })
     return { peers: outcome.contacts.map(toPeer), hops: outcome.hops, queried: outcome.queried }
   }
@@ -291,10 +300,23 @@ class KadenceDht implements Dht {
    * A peer did not answer (or another node answered at its address): evict it, since kadence never
    * drops contacts that went offline. A peer that answered with an error is alive and stays.
    */
-  private peerFailed (key: DhtKey, err: unknown): void {
+  private peerFailed (key: DhtKey, err: unknown, address?: { hostname: string, port: number }): void {
     if (err instanceof AbortError || err instanceof DhtStoppedError) return
     if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) return
+    if (address !== undefined) {
+      if (this.dead.size > 10_000) this.dead.clear()
+      this.dead.set(`${key}@${address.hostname}:${address.port}`, Date.now() + DEAD_CONTACT_MS)
+    }
     if (this.kad.evict(key)) this.log.debug({ peer: key, err: errorMessage(err) }, 'evicted an unresponsive DHT peer')
+  }
+
+  private isDead (key: DhtKey, host: string, port: number): boolean {
+    const id = `${key}@${host}:${port}`
+    const until = this.dead.get(id)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.dead.delete(id)
+    return false
   }
 
   // ---- INFO -------------------------------------------------------------------------------------
@@ -344,7 +366,7 @@ class KadenceDht implements Dht {
           return await this.cachedInfo(peer, signal)
         } catch (err) {
           if (signal.aborted) throw err
-          this.peerFailed(peer.key, err)
+          this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
           return undefined
         }
       })))
@@ -391,7 +413,7 @@ class KadenceDht implements Dht {
           }
         } catch (err) {
           if (signal.aborted) throw err
-          this.peerFailed(peer.key, err)
+          this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
         }
       })))
       records.sort((a, b) => b.issuedAt - a.issuedAt)
@@ -419,7 +441,7 @@ class KadenceDht implements Dht {
         if (result === 'stored' || result === 'unchanged') stored++
       } catch (err) {
         if (signal.aborted) throw err
-        this.peerFailed(peer.key, err)
+        this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
       }
     })))
     return stored
@@ -468,7 +490,7 @@ class KadenceDht implements Dht {
                 batch.forEach((record, j) => { if (ok(result[j])) accepted.add(record) })
               } catch (err) {
                 if (signal.aborted) throw err
-                this.peerFailed(peer.key, err)
+                this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
                 return
               }
             }
@@ -508,7 +530,7 @@ class KadenceDht implements Dht {
             if (Array.isArray(result)) merge(result.slice(0, 256))
           } catch (err) {
             if (signal.aborted) throw err
-            this.peerFailed(peer.key, err)
+            this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
           }
         })))
       }

@@ -30,6 +30,8 @@ export interface LookupParams {
   query: (peer: Contact, signal: AbortSignal | undefined) => Promise<Contact[]>
   /** A peer failed to answer properly. */
   onFailure: (peer: Contact, err: unknown) => void
+  /** Contacts never to ask (known dead just now: other nodes keep handing them out until they try them). */
+  skip?: (peer: Contact) => boolean
   /** K: how many closest peers to find. */
   count: number
   /** Requests in flight at once. */
@@ -61,7 +63,7 @@ export async function iterativeLookup (params: LookupParams): Promise<LookupOutc
 
   const add = (contact: Contact, depth: number): void => {
     const key = contact[0]
-    if (key === self) return
+    if (key === self || params.skip?.(contact) === true) return
     const existing = known.get(key)
     if (existing !== undefined) {
       if (existing.state === 'new' && depth < existing.depth) existing.depth = depth
