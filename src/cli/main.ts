@@ -4,6 +4,7 @@ import { registerAudit } from './commands/audit.js'
 import { registerDownload } from './commands/download.js'
 import { registerLs } from './commands/ls.js'
 import { registerNode } from './commands/node.js'
+import { registerTestnet } from './commands/testnet.js'
 import { registerUpload } from './commands/upload.js'
 import { createOutput, reportError, type Output } from './output.js'
 
@@ -30,6 +31,7 @@ async function main (argv: string[]): Promise<number> {
   registerLs(program, output)
   registerAudit(program, output)
   registerNode(program, output)
+  registerTestnet(program, output)
   for (const cmd of allCommands(program)) {
     if (cmd !== program) cmd.option('--json', 'print one JSON document on stdout (for scripts)').exitOverride()
     cmd.hook('preAction', (_this, actionCmd) => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { sleep, type AbortOptions } from '../core/abort.js'
+import { abortReason, type AbortOptions } from '../core/abort.js'
 
 /**
  * Whether processes we did not start in this process (or no longer hold a handle to) are alive,
@@ -99,6 +99,25 @@ export async function waitForExit (pid: number, startTime: string | undefined, t
     if (!isProcessAlive(pid, startTime)) return true
     const left = deadline - Date.now()
     if (left <= 0) return false
-    await sleep(Math.min(interval, left), options)
+    await delay(Math.min(interval, left), options.signal)
   }
+}
+
+/**
+ * Like core's sleep, but the timer keeps the event loop alive: here nothing else may (the processes
+ * waited for are not our children), and a command must not end in the middle of waiting.
+ */
+export async function delay (ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted === true) throw abortReason(signal)
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(abortReason(signal!))
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
 }
