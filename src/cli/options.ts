@@ -21,12 +21,3 @@ export function sizeOption (value: string): number {
 export function nodesOption (value: string, previous: Contact[] = []): Contact[] {
   return [...previous, ...parseContactList(value)]
 }
-
-export function requireNodes (nodes: Contact[] | undefined): Contact[] {
-  const fromEnv = process.env.BATCHAIN_NODES
-  const list = nodes ?? (fromEnv !== undefined && fromEnv !== '' ? parseContactList(fromEnv) : undefined)
-  if (list === undefined || list.length === 0) {
-    throw new InvalidArgumentError('No storage nodes given: pass --nodes HOST:PORT,... (or set BATCHAIN_NODES)')
-  }
-  return list
-}

@@ -11,14 +11,26 @@ export interface NodeProcess {
   host: string
   port: number
   nodeId: string
+  /** The KadNode's port. */
+  dhtPort: number
   proc: ChildProcess | undefined
-  /** "HOST:PORT" */
+  /** "HOST:PORT" of the piece server (storage nodes). */
   readonly contact: string
+  /** "HOST:PORT" of the KadNode. */
+  readonly dhtContact: string
 }
 
 export interface SpawnNodeOptions {
   capacity?: string
   port?: number
+  /** @defaultValue 'storage' */
+  role?: 'storage' | 'bootstrap'
+  dhtPort?: number
+  /** DHT seeds, "HOST:PORT" each. */
+  bootstrap?: readonly string[]
+  zone?: string
+  /** Seconds; pointer records are republished every third of it. */
+  pointerTtl?: number
   /** Ready within this many ms or the spawn fails. @defaultValue 20 s */
   timeoutMs?: number
 }
@@ -28,15 +40,20 @@ export async function spawnNode (name: string, dataDir: string, options: SpawnNo
   assertBuilt()
   await mkdir(dataDir, { recursive: true })
   const node: NodeProcess = {
-    name, dataDir, host: '127.0.0.1', port: 0, nodeId: '', proc: undefined,
-    get contact () { return `${this.host}:${this.port}` }
+    name, dataDir, host: '127.0.0.1', port: 0, dhtPort: 0, nodeId: '', proc: undefined,
+    get contact () { return `${this.host}:${this.port}` },
+    get dhtContact () { return `${this.host}:${this.dhtPort}` }
   }
   await startProcess(node, options)
   return node
 }
 
 async function startProcess (node: NodeProcess, options: SpawnNodeOptions): Promise<void> {
-  const args = [CLI, 'node', 'start', '--json', '--data-dir', node.dataDir, '--port', String(options.port ?? 0), '--capacity', options.capacity ?? '4GiB']
+  const args = [CLI, 'node', 'start', '--json', '--data-dir', node.dataDir, '--role', options.role ?? 'storage', '--dht-port', String(options.dhtPort ?? 0)]
+  if (options.role !== 'bootstrap') args.push('--port', String(options.port ?? 0), '--capacity', options.capacity ?? '4GiB')
+  if (options.bootstrap !== undefined && options.bootstrap.length > 0) args.push('--bootstrap', options.bootstrap.join(','))
+  if (options.zone !== undefined) args.push('--zone', options.zone)
+  if (options.pointerTtl !== undefined) args.push('--pointer-ttl', String(options.pointerTtl))
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BATCHAIN_LOG_LEVEL: process.env.BATCHAIN_TEST_NODE_LOG ?? 'warn' } })
   let stderr = ''
   proc.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -44,11 +61,11 @@ async function startProcess (node: NodeProcess, options: SpawnNodeOptions): Prom
     if (process.env.BATCHAIN_TEST_NODE_LOG !== undefined) process.stderr.write(`[${node.name}] ${d}`)
   })
   const lines = createInterface({ input: proc.stdout })
-  const ready = await new Promise<{ nodeId: string, host: string, port: number }>((resolve, reject) => {
+  const ready = await new Promise<{ nodeId: string, host: string, port?: number, dhtPort: number }>((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${node.name} not ready in time: ${stderr}`)) }, options.timeoutMs ?? 20_000)
     lines.on('line', line => {
       try {
-        const msg = JSON.parse(line) as { event?: string, nodeId: string, host: string, port: number }
+        const msg = JSON.parse(line) as { event?: string, nodeId: string, host: string, port?: number, dhtPort: number }
         if (msg.event === 'ready') { clearTimeout(timer); resolve(msg) }
       } catch { /* not our line */ }
     })
@@ -56,7 +73,8 @@ async function startProcess (node: NodeProcess, options: SpawnNodeOptions): Prom
   })
   node.proc = proc
   node.host = ready.host
-  node.port = ready.port
+  node.port = ready.port ?? 0
+  node.dhtPort = ready.dhtPort
   node.nodeId = ready.nodeId
 }
 

@@ -7,25 +7,23 @@ import { MiB } from '../../core/constants.js'
 import { createLogger } from '../../core/logger.js'
 import { formatSize } from '../../core/size.js'
 import { parseCapability } from '../../crypto/capability.js'
-import { StaticLocator, download } from '../../client/index.js'
-import { PieceClient, type Contact } from '../../transfer/index.js'
-import { nodesOption, requireNodes } from '../options.js'
+import { download } from '../../client/index.js'
+import { PieceClient } from '../../transfer/index.js'
+import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
 import { peakRss, type Output } from '../output.js'
 import { createProgress, type Progress } from '../progress.js'
 import { interruptSignal } from '../signals.js'
 
-interface DownloadCliOptions { output: string, nodes?: Contact[] }
+interface DownloadCliOptions extends NetworkCliOptions { output: string }
 
 export function registerDownload (program: Command, output: () => Output): void {
-  program.command('download')
+  addNetworkOptions(program.command('download')
     .description('fetch, verify and decrypt a file from its read capability')
     .argument('<capability>', 'read capability (batchain:r1:...)')
-    .requiredOption('-o, --output <file>', 'where to write the file ("-" for stdout)')
-    .option('--nodes <list>', 'storage nodes, HOST:PORT,... (repeatable)', nodesOption)
+    .requiredOption('-o, --output <file>', 'where to write the file ("-" for stdout)'))
     .action(async (text: string, opts: DownloadCliOptions) => {
       const out = output()
       const capability = parseCapability(text)
-      const nodes = requireNodes(opts.nodes)
       const toStdout = opts.output === '-'
       const target = toStdout ? '' : resolve(opts.output)
       // Write beside the target and rename only after the whole-file hash checked out:
@@ -35,9 +33,11 @@ export function registerDownload (program: Command, output: () => Output): void 
       const client = new PieceClient()
       let progress: Progress | undefined
       const { signal, dispose } = interruptSignal()
+      let network: Awaited<ReturnType<typeof openNetwork>> | undefined
       try {
+        network = await openNetwork(opts, client, { signal })
         const result = await download(capability, sink, {
-          locator: new StaticLocator(nodes, client, createLogger('locator')),
+          locator: network.network.locator,
           client,
           signal,
           logger: createLogger('download'),
@@ -67,6 +67,7 @@ export function registerDownload (program: Command, output: () => Output): void 
         throw err
       } finally {
         progress?.stop()
+        await network?.close()
         client.close()
         dispose()
       }

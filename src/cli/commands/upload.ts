@@ -8,27 +8,26 @@ import { createLogger } from '../../core/logger.js'
 import { formatSize } from '../../core/size.js'
 import { loadOrCreateIdentity } from '../../crypto/keys.js'
 import { batchainHome, recordUpload, upload } from '../../client/index.js'
-import type { Contact } from '../../transfer/index.js'
-import { intOption, nodesOption, requireNodes, sizeOption } from '../options.js'
+import { PieceClient } from '../../transfer/index.js'
+import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
+import { intOption, sizeOption } from '../options.js'
 import { peakRss, type Output } from '../output.js'
 import { createProgress } from '../progress.js'
 import { interruptSignal } from '../signals.js'
 import { join } from 'node:path'
 
-interface UploadCliOptions { nodes?: Contact[], dataShards: number, parityShards: number, segmentSize: number, name?: string }
+interface UploadCliOptions extends NetworkCliOptions { dataShards: number, parityShards: number, segmentSize: number, name?: string }
 
 export function registerUpload (program: Command, output: () => Output): void {
-  program.command('upload')
+  addNetworkOptions(program.command('upload')
     .description('encrypt, erasure-code and store a file; prints its read capability')
-    .argument('<file>', 'file to upload')
-    .option('--nodes <list>', 'storage nodes, HOST:PORT,... (repeatable)', nodesOption)
+    .argument('<file>', 'file to upload'))
     .option('--data-shards <k>', 'data pieces per segment (k; k=1 stores copies)', intOption('--data-shards', 1, 24), DEFAULT_DATA_SHARDS)
     .option('--parity-shards <m>', 'parity pieces per segment (m; any k of k+m rebuild it)', intOption('--parity-shards', 1, 6), DEFAULT_PARITY_SHARDS)
     .option('--segment-size <size>', 'plaintext bytes per segment', sizeOption, DEFAULT_SEGMENT_SIZE)
     .option('--name <name>', 'name to record (default: the file name)')
     .action(async (file: string, opts: UploadCliOptions) => {
       const out = output()
-      const nodes = requireNodes(opts.nodes)
       const path = resolve(file)
       const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
         throw new InvalidArgumentError(`Cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`)
@@ -36,11 +35,14 @@ export function registerUpload (program: Command, output: () => Output): void {
       if (!info.isFile()) throw new InvalidArgumentError(`${file} is not a regular file`)
       const home = batchainHome()
       const identity = await loadOrCreateIdentity(join(home, 'identity.pem'))
-      const progress = createProgress('upload', info.size, !out.json)
       const { signal, dispose } = interruptSignal()
+      const client = new PieceClient({ identity })
+      const { network, close } = await openNetwork(opts, client, { signal })
+      const progress = createProgress('upload', info.size, !out.json)
       try {
         const result = await upload(createReadStream(path, { highWaterMark: 4 * MiB }), {
-          nodes,
+          network,
+          client,
           identity,
           name: opts.name ?? basename(path),
           dataShards: opts.dataShards,
@@ -71,6 +73,8 @@ export function registerUpload (program: Command, output: () => Output): void {
         })
       } finally {
         progress.stop()
+        await close()
+        client.close()
         dispose()
       }
     })
