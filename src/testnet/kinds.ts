@@ -67,7 +67,9 @@ const nodeReadySchema = z.object({
   host: z.string().min(1).max(255),
   port: port.optional(),
   dhtPort: port,
-  pid: z.number().int().positive().optional()
+  pid: z.number().int().positive().optional(),
+  zone: z.string().min(1).max(64).optional(),
+  capacity: z.number().int().nonnegative().optional()
 })
 
 function parseNodeReady (line: JsonLine, base: ProcessBase, role: 'storage' | 'bootstrap'): z.infer<typeof nodeReadySchema> | undefined {
@@ -126,6 +128,8 @@ const storageKind: ProcessKind<StorageProcess> = {
     const ready = parseNodeReady(line, base, 'storage')
     if (ready === undefined) return undefined
     if (ready.port === undefined) throw new Error('ready line of a storage node has no piece port')
+    const zone = ready.zone ?? spec.zone
+    const capacity = ready.capacity ?? spec.capacity
     return {
       ...base,
       role: 'storage',
@@ -133,8 +137,8 @@ const storageKind: ProcessKind<StorageProcess> = {
       nodeId: ready.nodeId,
       port: ready.port,
       dhtPort: ready.dhtPort,
-      ...(spec.zone === undefined ? {} : { zone: spec.zone }),
-      ...(spec.capacity === undefined ? {} : { capacity: spec.capacity })
+      ...(zone === undefined ? {} : { zone }),
+      ...(capacity === undefined ? {} : { capacity })
     }
   },
   async probe (entry, prober, options) {

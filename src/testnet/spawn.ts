@@ -192,23 +192,29 @@ class LineReader {
   }
 
   /**
-   * One line saying why a process failed: the message of its last error-level JSON log line, or the
-   * last line mentioning an error (the CLI's `batchain: ...` or commander's `error: ...`), or the
-   * last line at all. Cut to 300 characters.
+   * One line saying why a process failed, from its last lines, by preference: an error-level JSON
+   * log line's message; a line that states an error (`batchain: …`, commander's `error: …`, a
+   * thrown `SomeError: …` of a crash); any line mentioning an error; the last line. Cut to 300
+   * characters.
    */
   tail (): string | undefined {
     const lines = this.partial.trim() === '' ? this.recent : [...this.recent, this.partial.trim()]
-    let pick: string | undefined
-    for (let i = lines.length - 1; i >= 0 && pick === undefined; i--) {
-      const line = lines[i]!
-      const json = parseJsonLine(line)
-      if (json !== undefined) {
-        if (typeof json.level === 'number' && json.level >= 50 && typeof json.msg === 'string') pick = json.msg + (typeof json.err === 'string' ? `: ${json.err}` : '')
-      } else if (/error/i.test(line)) {
-        pick = line
+    const last = (test: (line: string) => string | undefined): string | undefined => {
+      for (let i = lines.length - 1; i >= 0; i--) {
+        const found = test(lines[i]!)
+        if (found !== undefined) return found
       }
+      return undefined
     }
-    pick ??= lines.at(-1)
+    const pick = last(line => {
+      const json = parseJsonLine(line)
+      if (json === undefined || typeof json.level !== 'number' || json.level < 50 || typeof json.msg !== 'string') return undefined
+      const err = typeof json.err === 'string' ? json.err : (json.err as { message?: unknown } | null | undefined)?.message
+      return json.msg + (typeof err === 'string' ? `: ${err}` : '')
+    }) ??
+      last(line => /^(batchain|error|[A-Za-z]*Error)(\s*\[[^\]]*\])?: /.test(line) ? line : undefined) ??
+      last(line => /error/i.test(line) ? line : undefined) ??
+      lines.at(-1)
     return pick === undefined ? undefined : pick.replace(/\s+/g, ' ').slice(0, 300)
   }
 }

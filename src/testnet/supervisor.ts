@@ -18,7 +18,7 @@ export interface TestnetSupervisorOptions {
   dir: string
   /** How to run this package's CLI: [executable, ...arguments]. @defaultValue selfCliCommand() */
   cli?: readonly string[]
-  /** Environment of started processes (BATCHAIN_LOG_LEVEL is set per process). @defaultValue process.env */
+  /** Environment of started processes (BATCHAIN_LOG_LEVEL is set per process; BATCHAIN_BOOTSTRAP is removed). @defaultValue process.env */
   env?: NodeJS.ProcessEnv
   /** Each process must print its ready line within this many ms. @defaultValue 30_000 */
   readyTimeoutMs?: number
@@ -175,7 +175,10 @@ export function createTestnetSupervisor (options: TestnetSupervisorOptions): Tes
     const logFile = join(dir, 'logs', `${spec.name}.log`)
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
     const argv = kind.argv(spec, { cli, dataDir, bootstraps })
-    const env = { ...(options.env ?? process.env), BATCHAIN_LOG_LEVEL: spec.logLevel ?? 'info' }
+    // A seed list from the environment must not pull the first bootstrap (started with no
+    // --bootstrap) into another network.
+    const { BATCHAIN_BOOTSTRAP: _seeds, ...inherited } = options.env ?? process.env
+    const env = { ...inherited, BATCHAIN_LOG_LEVEL: spec.logLevel ?? 'info' }
     const started = await startDetached({
       name: spec.name,
       argv,

@@ -47,7 +47,6 @@ export function registerTestnet (program: Command, output: () => Output): void {
           readyTimeoutMs: opts.readyTimeout * second,
           onReady: p => { out.info(`${p.name} ready (pid ${p.pid})`) }
         })
-        out.info(`starting ${opts.bootstraps} bootstrap${opts.bootstraps === 1 ? '' : 's'} and ${opts.nodes} storage node${opts.nodes === 1 ? '' : 's'} in ${supervisor.dir}`)
         const state = await supervisor.up(plan, { signal })
         out.result(upResult(state), humanUp)
       } finally {
