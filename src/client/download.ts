@@ -3,14 +3,14 @@ import type { Writable } from 'node:stream'
 import { abortReason, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE } from '../core/constants.js'
 import { CapabilityLacksKeyError, ConnectionClosedError, DecryptionError, FileHashMismatchError, InvalidManifestError } from '../core/errors.js'
-import type { PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { decryptSegmentInto } from '../crypto/aead.js'
 import type { Capability } from '../crypto/capability.js'
 import { createErasureCoder } from '../erasure/index.js'
 import { openSealed, type Manifest } from '../manifest/index.js'
 import { PieceClient } from '../transfer/index.js'
-import type { PieceLocator, Holder } from './locator.js'
+import type { PieceLocator } from './locator.js'
+import { SegmentHolders } from './segment-holders.js'
 import { fetchManifest } from './manifest-store.js'
 import { BufferPool } from './buffer-pool.js'
 import { fetchShards, type BadPiece } from './segment-fetch.js'
@@ -61,8 +61,7 @@ export async function download (capability: Capability, output: Writable, option
     checkSizes(manifest, sealed.size)
     options.onManifest?.({ name: sealed.name, size: sealed.size })
     const coder = await createErasureCoder(manifest.params.dataShards, manifest.params.parityShards)
-    const ids = manifest.segments.flatMap(s => s.pieces.map(p => p.id))
-    const holders: Map<PieceId, Holder[]> = await options.locator.locate(ids, options)
+    const holders = new SegmentHolders(manifest.segments, options.locator, options)
     const badPieces: BadPiece[] = []
     const hash = createHash('sha256')
     const concurrency = options.concurrency ?? 3
@@ -88,7 +87,7 @@ export async function download (capability: Capability, output: Writable, option
       // is redundant work on the happy path. Only when the tag fails are the pieces hashed,
       // to name and avoid the bad ones; the second round then checks every piece as it comes.
       for (let attempt = 0; ; attempt++) {
-        const shards = await fetchShards(layout, holders, coder, client, {
+        const shards = await fetchShards(layout, await holders.get(index), coder, client, {
           signal: options.signal,
           extra,
           hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(50, 3 * averageMs) : 0),
