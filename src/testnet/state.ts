@@ -2,8 +2,19 @@ import { z } from 'zod'
 
 /**
  * The testnet state file (DIR/testnet.json): what `testnet up` started, so `status`, `down` and
- * clients can find it again. Versioned; validated on every read. One entry per process, tagged by
- * role — a new process kind (redis, worker, scheduler, dashboard) adds a member to the union.
+ * clients can find it again. Versioned; validated on every read; replaced atomically. One entry
+ * per process, tagged by role — a new process kind (redis, worker, scheduler, dashboard) adds a
+ * member to the union.
+ *
+ *   { "version": 1, "dir": "/abs/DIR", "status": "running", "createdAt": "2026-…Z",
+ *     "processes": [
+ *       { "name": "bootstrap-0", "role": "bootstrap", "nodeId": "<64 hex>", "host": "127.0.0.1",
+ *         "dhtPort": 41234, "pid": 4242, "procStart": "8812345", "dataDir": "/abs/DIR/nodes/bootstrap-0",
+ *         "logFile": "/abs/DIR/logs/bootstrap-0.log", "startedAt": "2026-…Z" },
+ *       { "name": "node-0", "role": "storage", …, "port": 40001, "dhtPort": 41240, "zone": "zone-0", "capacity": 1073741824 } ] }
+ *
+ * Layout of DIR: testnet.json, bootstrap.txt, testnet.lock (while up/down run), nodes/<name>/
+ * (each node's data dir: key, pieces, DHT peers), logs/<name>.log (stdout and stderr, appended).
  */
 
 export const TESTNET_STATE_VERSION = 1

@@ -119,7 +119,7 @@ function humanUp (r: ReturnType<typeof upResult>): string {
     ...r.processes.map(p => `  ${row(p)}`),
     `bootstraps (${r.bootstrapFile}): ${r.bootstraps.join(' ')}`,
     `logs: ${r.dir}/logs/   data: ${r.dir}/nodes/`,
-    `next: batchain testnet status --dir ${r.dir}   ·   batchain testnet down --dir ${r.dir}`
+    `next: batchain upload FILE --testnet ${r.dir}   ·   batchain testnet status --dir ${r.dir}   ·   batchain testnet down --dir ${r.dir}`
   ].join('\n')
 }
 
