@@ -104,9 +104,8 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
       if (exitInfo !== undefined) {
         // Lines written just before exiting are read before judging.
         const rest = (await lines.next()).map(parseJsonLine).filter(j => j !== undefined)
-        for (const json of rest) {
-          const value = options.ready(json, pid)
-          if (value !== undefined) throw new TestnetStartError(`${name} exited (${exitInfo}) right after it was ready`, { details: { name, pid } })
+        if (rest.some(json => { try { return options.ready(json, pid) !== undefined } catch { return true } })) {
+          throw new TestnetStartError(`${name} exited (${exitInfo}) right after its ready line`, { details: { name, pid, logFile: options.logFile } })
         }
         throw new TestnetStartError(`${name} exited (${exitInfo}) before it was ready${reasonSuffix(lines.tail())}`, { details: { name, pid, logFile: options.logFile } })
       }
