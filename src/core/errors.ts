@@ -248,6 +248,31 @@ export class TestnetStartError extends BatchainError {
   override readonly code = 'BATCHAIN_ERR_TESTNET_START'
 }
 
+/** Thrown when a job's payload does not match its queue's schema (unknown job name, malformed data, a key where only a verify capability belongs): the job fails for good, it is never retried. */
+export class JobPayloadError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_JOB_PAYLOAD'
+}
+
+/** Thrown when a worker is asked to serve a queue that has no processor in this version (its jobs are left waiting, never completed unprocessed). */
+export class NoProcessorError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_NO_PROCESSOR'
+}
+
+/** Thrown when Redis cannot be reached (connection refused, not ready in time, dropped while a producer had no offline queue). */
+export class RedisUnavailableError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_REDIS_UNAVAILABLE'
+}
+
+/** Thrown when a node registry record in Redis does not parse (written by something else, or corrupted). */
+export class RegistryCorruptError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_REGISTRY_CORRUPT'
+}
+
+/** Thrown when a process acts as the schedulers' leader without holding the leader lock (it lost it, or never had it). */
+export class NotLeaderError extends BatchainError {
+  override readonly code = 'BATCHAIN_ERR_NOT_LEADER'
+}
+
 /** Maps any thrown value to a stable code, for wire error frames and `--json` output. */
 export function errorCode (err: unknown): string {
   if (err instanceof BatchainError) return err.code

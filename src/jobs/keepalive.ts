@@ -1,0 +1,106 @@
+import type { Job } from 'bullmq'
+import { deadlineSignal } from '../core/abort.js'
+import { errorCode } from '../core/errors.js'
+import type { NodeId } from '../core/ids.js'
+import type { Logger } from '../core/logger.js'
+import type { Dht } from '../dht/types.js'
+import type { PieceClient } from '../transfer/index.js'
+import { tickOf } from './job-ids.js'
+import type { NodeRecord, PingOutcome, Transition } from './node-state.js'
+import type { PayloadOf } from './payloads.js'
+import { pingJobOptions } from './producer.js'
+import type { NodeRegistry } from './registry.js'
+
+/**
+ * Keepalive: the scheduler (leader) fires a `keepalive-tick` job every period; its processor fans
+ * out one `ping` job per registered node (ids per node and tick, at most one pending per node); a
+ * ping job pings the node's piece server (HELLO proves the node id, then PING) and records the
+ * outcome in the registry, where node-state.ts decides online / offline / lost.
+ *
+ * A failed ping is a result, not a job failure: the job completes with `{ ok: false }` and the miss
+ * is counted. The job fails (and is retried) only when the registry cannot be written. A ping cut
+ * short because the worker is shutting down or lost the job's lock counts as nothing: the signal
+ * is rethrown so the job is retried elsewhere rather than a miss being recorded against the node.
+ */
+export interface KeepaliveDeps {
+  registry: NodeRegistry
+  /** Used for pings only; give it maxIdlePerPeer 0 so every ping proves a fresh connection. */
+  client: PieceClient
+  /** When given, a node that misses a ping is looked up by id (it may have moved) and pinged there. */
+  dht?: Dht
+  logger?: Logger
+  now?: () => number
+}
+
+export interface PingResult {
+  nodeId: string
+  ok: boolean
+  /** Error code of a failed ping. */
+  error?: string
+  rttMs?: number
+  state?: NodeRecord['state']
+  missed?: number
+  transition?: Transition
+  /** The node was not in the registry (removed since the tick): nothing was pinged. */
+  skipped?: 'not-registered'
+}
+
+export async function processPing (data: PayloadOf<'keepalive', 'ping'>, deps: KeepaliveDeps, signal?: AbortSignal): Promise<PingResult> {
+  const now = deps.now ?? Date.now
+  const options = signal === undefined ? {} : { signal }
+  const record = await deps.registry.get(data.nodeId, options)
+  if (record === undefined) return { nodeId: data.nodeId, ok: false, skipped: 'not-registered' }
+
+  let outcome = await ping(deps.client, record.piece, data.nodeId, data.policy.pingTimeoutMs, now, signal)
+  if (!outcome.ok && deps.dht !== undefined) {
+    // The node may be up elsewhere (new address after a restart): ask the DHT before counting a miss.
+    const found = await deps.dht.findNode(data.nodeId as NodeId, options).catch(() => undefined)
+    if (found?.piece !== undefined && (found.piece.host !== record.piece.host || found.piece.port !== record.piece.port)) {
+      const moved = await ping(deps.client, found.piece, data.nodeId, data.policy.pingTimeoutMs, now, signal)
+      if (moved.ok) {
+        await deps.registry.register({ nodeId: data.nodeId, piece: found.piece, dht: found.dht, capacity: found.capacity, free: found.free, zone: found.zone }, options)
+        outcome = moved
+      }
+    }
+  }
+  const applied = await deps.registry.recordPing(data.nodeId, outcome, data.policy, options)
+  if (applied === undefined) return { nodeId: data.nodeId, ok: outcome.ok, skipped: 'not-registered' }
+  if (applied.transition !== undefined) {
+    deps.logger?.info({ nodeId: data.nodeId, transition: applied.transition, missed: applied.record.missed, error: outcome.ok ? undefined : outcome.error }, `node ${applied.transition}`)
+  }
+  return {
+    nodeId: data.nodeId,
+    ok: outcome.ok,
+    ...(outcome.ok ? { rttMs: outcome.rttMs } : { error: outcome.error }),
+    state: applied.record.state,
+    missed: applied.record.missed,
+    ...(applied.transition === undefined ? {} : { transition: applied.transition })
+  }
+}
+
+async function ping (client: PieceClient, at: { host: string, port: number }, nodeId: string, timeoutMs: number, now: () => number, signal: AbortSignal | undefined): Promise<PingOutcome> {
+  const deadline = deadlineSignal(signal, timeoutMs)
+  try {
+    const { rtt } = await client.ping({ host: at.host, port: at.port, nodeId: nodeId as NodeId }, { signal: deadline.signal })
+    return { ok: true, at: now(), rttMs: Math.round(rtt * 1000) / 1000 }
+  } catch (err) {
+    // Our own shutdown or a lost lock is not the node's fault: let the job be retried.
+    if (signal?.aborted === true) throw err
+    return { ok: false, at: now(), error: errorCode(err) }
+  } finally {
+    deadline.clear()
+  }
+}
+
+/**
+ * The fan-out of one keepalive tick: a ping job per registered storage node. The tick is the
+ * period the tick job was due in (its timestamp plus delay, which BullMQ keeps across retries), so
+ * a tick job run twice adds the same job ids and nothing twice.
+ */
+export async function processKeepaliveTick (job: Pick<Job, 'timestamp' | 'delay'>, data: PayloadOf<'keepalive', 'keepalive-tick'>, deps: { registry: NodeRegistry, add: (jobs: Array<{ name: 'ping', data: PayloadOf<'keepalive', 'ping'>, opts: ReturnType<typeof pingJobOptions> }>) => Promise<unknown> }, signal?: AbortSignal): Promise<{ tick: number, nodes: number }> {
+  const tick = tickOf(job.timestamp + (job.delay ?? 0), data.everyMs)
+  const nodes = await deps.registry.list(signal === undefined ? {} : { signal })
+  const jobs = nodes.map(n => ({ name: 'ping' as const, data: { nodeId: n.nodeId, tick, policy: data.policy }, opts: pingJobOptions(n.nodeId, tick) }))
+  if (jobs.length > 0) await deps.add(jobs)
+  return { tick, nodes: jobs.length }
+}

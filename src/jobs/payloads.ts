@@ -1,0 +1,119 @@
+import { z } from 'zod'
+import { JobPayloadError } from '../core/errors.js'
+
+/**
+ * Queue names and the typed payloads of every job on them.
+ *
+ * Payloads are data from Redis, i.e. from any process that can reach it: every job is validated
+ * against its queue's schema before a processor sees it, and anything unknown or malformed fails
+ * for good (JobPayloadError, turned into BullMQ's UnrecoverableError by the worker) instead of
+ * being retried or crashing the worker.
+ *
+ * No key ever goes into a payload: files are named by their verify capability
+ * (`batchain:v1:<manifest id>`), which the schema checks by shape, so a read capability
+ * (`batchain:r1:…:<key>`) is refused at enqueue time and again at processing time.
+ */
+
+export const QUEUE_NAMES = ['keepalive', 'audit', 'repair', 'upload'] as const
+export type QueueName = typeof QUEUE_NAMES[number]
+
+export function isQueueName (value: string): value is QueueName {
+  return (QUEUE_NAMES as readonly string[]).includes(value)
+}
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
+const nodeId = hex64
+/** A verify capability only: the schema is the guard that keeps keys out of Redis. */
+const verifyCapability = z.string().regex(/^batchain:v1:[0-9a-f]{64}$/, 'must be a verify capability (batchain:v1:<manifest id>); read capabilities carry a key and never go into a job')
+/** Tick number of a periodic schedule (floor(time / period)); part of job ids. */
+const tick = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
+
+/** How keepalive judges a node; chosen by the scheduler (the leader) and carried in every ping job. */
+export const keepalivePolicySchema = z.strictObject({
+  /** Missed pings in a row that make a node offline. */
+  missesToOffline: z.number().int().min(1).max(1000),
+  /** ms a node may stay offline before its pieces count as lost (0: at once). */
+  graceMs: z.number().int().min(0).max(365 * 24 * 3600 * 1000),
+  /** Deadline of one ping, ms. */
+  pingTimeoutMs: z.number().int().min(100).max(10 * 60 * 1000)
+})
+export type KeepalivePolicy = z.infer<typeof keepalivePolicySchema>
+
+export const keepaliveTickSchema = z.strictObject({
+  /** Period of the schedule that produced this tick, ms. */
+  everyMs: z.number().int().min(100).max(24 * 3600 * 1000),
+  policy: keepalivePolicySchema
+})
+
+export const pingSchema = z.strictObject({
+  nodeId,
+  tick,
+  policy: keepalivePolicySchema
+})
+
+export const auditTickSchema = z.strictObject({
+  everyMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000)
+})
+
+export const auditFileSchema = z.strictObject({
+  capability: verifyCapability,
+  tick,
+  /** Pieces sampled per segment, Merkle leaves per piece. */
+  samplePerSegment: z.number().int().min(1).max(256).optional(),
+  leavesPerPiece: z.number().int().min(1).max(64).optional()
+})
+
+export const repairSegmentSchema = z.strictObject({
+  capability: verifyCapability,
+  segment: z.number().int().nonnegative().max(1 << 24),
+  /** Good pieces when queued (lower first: the job's priority derives from it). */
+  good: z.number().int().nonnegative().max(1024).optional()
+})
+
+export const repairCheckSchema = z.strictObject({
+  capability: verifyCapability
+})
+
+/**
+ * The controller's uploads: a local file (the controller resolves other sources to one first).
+ * The resulting read capability is the only place a key appears: it goes into the job's result for
+ * the controller to move into a Kubernetes Secret, never into a log.
+ */
+export const uploadFileSchema = z.strictObject({
+  path: z.string().min(1).max(4096),
+  dataShards: z.number().int().min(1).max(128).optional(),
+  parityShards: z.number().int().min(0).max(128).optional(),
+  /** Who asked: namespace/name of a StoredFile, for the controller's bookkeeping. */
+  owner: z.string().max(512).optional()
+})
+
+/** queue → job name → payload schema. A job name not listed here is unknown and fails unrecoverably. */
+export const JOB_SCHEMAS = {
+  keepalive: { 'keepalive-tick': keepaliveTickSchema, ping: pingSchema },
+  audit: { 'audit-tick': auditTickSchema, 'audit-file': auditFileSchema },
+  repair: { 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema },
+  upload: { 'upload-file': uploadFileSchema }
+} as const satisfies Record<QueueName, Record<string, z.ZodType>>
+
+export type JobName<Q extends QueueName> = keyof typeof JOB_SCHEMAS[Q] & string
+export type PayloadOf<Q extends QueueName, N extends JobName<Q>> = z.infer<(typeof JOB_SCHEMAS)[Q][N]>
+
+/** A validated job of queue Q: its name narrows its data. */
+export type TypedJob<Q extends QueueName> = { [N in JobName<Q>]: { name: N, data: PayloadOf<Q, N> } }[JobName<Q>]
+
+/**
+ * Validates a job read from queue `queue`. Throws JobPayloadError naming the queue, the job name
+ * and every bad field; the message never echoes field values (they could be anything, keys included).
+ */
+export function parseJob<Q extends QueueName> (queue: Q, name: string, data: unknown): TypedJob<Q> {
+  const schemas = JOB_SCHEMAS[queue] as Record<string, z.ZodType>
+  if (!Object.hasOwn(schemas, name)) {
+    throw new JobPayloadError(`Unknown job ${JSON.stringify(name.slice(0, 80))} on queue ${queue} (known: ${Object.keys(schemas).join(', ')})`, { details: { queue, name: name.slice(0, 80) } })
+  }
+  const parsed = schemas[name]!.safeParse(data)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).slice(0, 10)
+    throw new JobPayloadError(`Malformed ${queue}/${name} job: ${issues.join('; ')}`, { details: { queue, name, issues } })
+  }
+  return { name, data: parsed.data } as TypedJob<Q>
+}

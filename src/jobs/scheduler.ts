@@ -1,0 +1,147 @@
+import { sleep, type AbortOptions } from '../core/abort.js'
+import { minute, second } from '../core/constants.js'
+import { InvalidArgumentError, errorCode, errorMessage } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import { formatContact, PieceClient, type Contact } from '../transfer/index.js'
+import { closeRedis, createRedis, reconnectDelay } from './connection.js'
+import { SCHEDULER_IDS } from './job-ids.js'
+import { startLeaderElection, type LeaderElection } from './leader.js'
+import { keepalivePolicySchema, type KeepalivePolicy } from './payloads.js'
+import { JobProducer, QUEUE_JOB_DEFAULTS } from './producer.js'
+import { NodeRegistry } from './registry.js'
+
+/**
+ * The scheduler process: campaigns for the leader lock (leader.ts) and, while it leads, owns the
+ * job schedulers (BullMQ upsertJobScheduler) and registers the seed nodes it was given. Any number
+ * of schedulers may run; only the leader writes schedules, and a standby takes over within a lock
+ * ttl when the leader dies. Schedules live in Redis, so a new leader re-upserting them with the
+ * same ids changes nothing unless the configuration changed.
+ */
+export interface SchedulerInit {
+  /** redis:// URL. */
+  redis: string
+  /** BullMQ and registry key prefix. @defaultValue 'batchain' */
+  prefix?: string
+  keepalive?: {
+    /** Period of the keepalive tick. @defaultValue 30 s */
+    everyMs?: number
+    /** @defaultValue { missesToOffline: 3, graceMs: 10 min, pingTimeoutMs: 10 s } */
+    policy?: Partial<KeepalivePolicy>
+  }
+  /** Storage nodes to register (their ids are learnt by pinging them; unreachable ones are retried). */
+  seeds?: readonly Contact[]
+  /** Leader lock settings. */
+  lock?: { key?: string, ttlMs?: number, renewEveryMs?: number }
+  logger?: Logger
+  /** Progress for a CLI or a test: one call per event, in order. */
+  onEvent?: (event: SchedulerEvent) => void
+}
+
+export type SchedulerEvent =
+  | { event: 'standby', token: string }
+  | { event: 'leader', token: string }
+  | { event: 'scheduled', scheduler: string, everyMs: number, policy: KeepalivePolicy }
+  | { event: 'registered', nodeId: string, contact: string }
+  | { event: 'demoted', reason: string }
+
+export interface RunningScheduler {
+  readonly token: string
+  isLeader: () => boolean
+  stop: () => Promise<void>
+}
+
+export const DEFAULT_KEEPALIVE_EVERY_MS = 30 * second
+export const DEFAULT_KEEPALIVE_POLICY: Readonly<KeepalivePolicy> = Object.freeze({ missesToOffline: 3, graceMs: 10 * minute, pingTimeoutMs: 10 * second })
+
+export async function startScheduler (init: SchedulerInit): Promise<RunningScheduler> {
+  const everyMs = init.keepalive?.everyMs ?? DEFAULT_KEEPALIVE_EVERY_MS
+  if (!Number.isInteger(everyMs) || everyMs < 100) throw new InvalidArgumentError(`keepalive period must be at least 100 ms, got ${everyMs}`)
+  const parsedPolicy = keepalivePolicySchema.safeParse({ ...DEFAULT_KEEPALIVE_POLICY, ...init.keepalive?.policy })
+  if (!parsedPolicy.success) throw new InvalidArgumentError(`Invalid keepalive policy: ${parsedPolicy.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+  const policy = parsedPolicy.data
+  const prefix = init.prefix ?? 'batchain'
+  const logger = init.logger
+  const emit = (event: SchedulerEvent): void => { init.onEvent?.(event) }
+
+  const redis = createRedis({ url: init.redis, role: 'client', name: 'batchain-scheduler' })
+  redis.on('error', err => { logger?.debug({ err: errorMessage(err) }, 'scheduler redis connection error') })
+  const producer = new JobProducer({ redis: init.redis, prefix, logger })
+  const registry = new NodeRegistry({ redis, prefix, logger })
+  const client = new PieceClient({ maxIdlePerPeer: 0, requestTimeout: policy.pingTimeoutMs })
+  const tasks = new Set<Promise<void>>()
+
+  const whileLeading = async (signal: AbortSignal): Promise<void> => {
+    // Schedules first (retried until they are written or leadership ends), then the seeds.
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        await election.assertLeader({ signal })
+        await producer.queue('keepalive').upsertJobScheduler(SCHEDULER_IDS.keepaliveTick, { every: everyMs }, {
+          name: 'keepalive-tick',
+          data: { everyMs, policy },
+          opts: { attempts: QUEUE_JOB_DEFAULTS.keepalive.attempts, backoff: QUEUE_JOB_DEFAULTS.keepalive.backoff, removeOnComplete: QUEUE_JOB_DEFAULTS.keepalive.removeOnComplete, removeOnFail: QUEUE_JOB_DEFAULTS.keepalive.removeOnFail }
+        })
+        logger?.info({ scheduler: SCHEDULER_IDS.keepaliveTick, everyMs }, 'job scheduler upserted')
+        emit({ event: 'scheduled', scheduler: SCHEDULER_IDS.keepaliveTick, everyMs, policy })
+        break
+      } catch (err) {
+        if (signal.aborted) return
+        logger?.warn({ err: errorMessage(err), attempt }, 'could not upsert the job schedulers; retrying')
+        await sleep(reconnectDelay(attempt), { signal }).catch(() => {})
+      }
+    }
+    await registerSeeds(init.seeds ?? [], { signal })
+  }
+
+  const registerSeeds = async (seeds: readonly Contact[], options: AbortOptions & { signal: AbortSignal }): Promise<void> => {
+    const pending = new Map(seeds.map(c => [formatContact(c), c]))
+    for (let attempt = 1; pending.size > 0 && !options.signal.aborted; attempt++) {
+      for (const [text, contact] of pending) {
+        try {
+          const { nodeId } = await client.ping(contact, options)
+          await registry.register({ nodeId, piece: { host: contact.host, port: contact.port } }, options)
+          pending.delete(text)
+          emit({ event: 'registered', nodeId, contact: text })
+        } catch (err) {
+          if (options.signal.aborted) return
+          logger?.warn({ contact: text, err: errorCode(err) }, 'seed node not reachable; retrying')
+        }
+      }
+      if (pending.size > 0) await sleep(Math.min(everyMs, reconnectDelay(attempt, 30 * second)), options).catch(() => {})
+    }
+  }
+
+  let announcedStandby = false
+  const election: LeaderElection = startLeaderElection({
+    redis,
+    key: init.lock?.key ?? `${prefix}:leader:schedulers`,
+    ttlMs: init.lock?.ttlMs,
+    renewEveryMs: init.lock?.renewEveryMs,
+    logger,
+    onElected: signal => {
+      emit({ event: 'leader', token: election.token })
+      const task = whileLeading(signal).catch(err => { logger?.error({ err: errorMessage(err) }, 'scheduler leader task failed') })
+      tasks.add(task)
+      void task.finally(() => tasks.delete(task))
+    },
+    // Tell a watcher (CLI, test) once that we campaign but another process leads.
+    onStandby: () => {
+      if (!announcedStandby) { announcedStandby = true; emit({ event: 'standby', token: election.token }) }
+    },
+    onDemoted: reason => { announcedStandby = false; emit({ event: 'demoted', reason }) }
+  })
+  let stopping: Promise<void> | undefined
+  return {
+    token: election.token,
+    isLeader: () => election.isLeader(),
+    stop: async () => {
+      stopping ??= (async () => {
+        await election.stop()
+        await Promise.all([...tasks])
+        client.close()
+        await producer.close()
+        await closeRedis(redis)
+      })()
+      await stopping
+    }
+  }
+}

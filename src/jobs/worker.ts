@@ -1,0 +1,224 @@
+import { hostname } from 'node:os'
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq'
+import { sleep } from '../core/abort.js'
+import { second } from '../core/constants.js'
+import { BatchainError, CapabilityLacksKeyError, InvalidArgumentError, InvalidCapabilityError, InvalidManifestError, JobPayloadError, NoProcessorError, RegistryCorruptError, errorCode, errorMessage } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { Dht } from '../dht/types.js'
+import { PieceClient } from '../transfer/index.js'
+import { bullConnection, closeRedis, createRedis } from './connection.js'
+import { processKeepaliveTick, processPing } from './keepalive.js'
+import { QUEUE_NAMES, parseJob, type QueueName, type TypedJob } from './payloads.js'
+import { QUEUE_JOB_DEFAULTS } from './producer.js'
+import { NodeRegistry } from './registry.js'
+
+/**
+ * BullMQ workers for the durability queues.
+ *
+ * Stalled-job recovery (what happens to the jobs of a worker that dies):
+ * - a worker holds a lock per active job (`lockDurationMs`, renewed every half of it while the
+ *   process is alive); a killed worker stops renewing;
+ * - every worker checks every `stalledIntervalMs` for active jobs whose lock expired and moves
+ *   them back to waiting, where any worker picks them up; a job found stalled more than
+ *   `maxStalledCount` times is failed (a job that kills its worker each time must not loop);
+ * - so a killed worker's jobs run again elsewhere after at most lockDuration + stalledInterval.
+ *   Processors are written for that: each is idempotent (a ping recorded twice counts once per
+ *   tick id; repairs check what is already there before writing).
+ *
+ * Graceful shutdown (close(), on SIGTERM in the CLI): stop taking jobs, let in-flight jobs finish
+ * for up to `shutdownGraceMs`; jobs still running then are cancelled through their AbortSignal
+ * (they fail and are retried with backoff) and the connection is closed. If even that cannot
+ * reach Redis, the jobs are left active and come back through stalled recovery.
+ */
+export interface WorkersInit {
+  /** redis:// URL. */
+  redis: string
+  /** BullMQ and registry key prefix. @defaultValue 'batchain' */
+  prefix?: string
+  /** Queues to serve; each must have a processor (QUEUES_WITH_PROCESSORS). @defaultValue all of those */
+  queues?: readonly QueueName[]
+  /** Jobs run in parallel per queue. @defaultValue 4 */
+  concurrency?: number
+  /** Lock per active job. @defaultValue 30 s (BullMQ's default) */
+  lockDurationMs?: number
+  /** How often this worker looks for stalled jobs. @defaultValue 30 s */
+  stalledIntervalMs?: number
+  /** Stalls a job survives before it fails. @defaultValue 1 */
+  maxStalledCount?: number
+  /** How long close() lets in-flight jobs finish. @defaultValue 25 s (under Kubernetes' 30 s) */
+  shutdownGraceMs?: number
+  /** Recorded as processedBy on every job. @defaultValue hostname:pid */
+  name?: string
+  /** Finds nodes that moved (keepalive); optional. */
+  dht?: Dht
+  logger?: Logger
+  /** Job outcomes, for a CLI or a test (never the payload: ids, names, result summaries). */
+  onEvent?: (event: WorkerEvent) => void
+}
+
+export type WorkerEvent =
+  | { event: 'completed', queue: QueueName, jobId: string, name: string, result: unknown }
+  | { event: 'failed', queue: QueueName, jobId: string, name: string, code: string, reason: string, attemptsMade: number, final: boolean }
+  | { event: 'stalled', queue: QueueName, jobId: string }
+
+export interface RunningWorkers {
+  readonly queues: readonly QueueName[]
+  readonly name: string
+  /** Graceful stop (see the module comment). Safe to call twice. */
+  close: () => Promise<void>
+}
+
+interface ProcessorContext {
+  registry: NodeRegistry
+  client: PieceClient
+  queue: (name: QueueName) => Queue
+  dht: Dht | undefined
+  logger: Logger | undefined
+}
+
+type QueueProcessor<Q extends QueueName> = (job: TypedJob<Q>, raw: Job, ctx: ProcessorContext, signal: AbortSignal | undefined) => Promise<unknown>
+
+/**
+ * Processors by queue. Audit, repair and upload get theirs with the audit/repair work; until then
+ * a worker refuses to serve them (NoProcessorError), so their jobs wait for a worker that can
+ * process them instead of being completed unprocessed.
+ */
+const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
+  keepalive: async (job, raw, ctx, signal) => {
+    switch (job.name) {
+      case 'ping':
+        return await processPing(job.data, { registry: ctx.registry, client: ctx.client, dht: ctx.dht, logger: ctx.logger }, signal)
+      case 'keepalive-tick':
+        return await processKeepaliveTick(raw, job.data, { registry: ctx.registry, add: async jobs => await ctx.queue('keepalive').addBulk(jobs) }, signal)
+    }
+  }
+}
+
+export const QUEUES_WITH_PROCESSORS: readonly QueueName[] = QUEUE_NAMES.filter(q => PROCESSORS[q] !== undefined)
+
+/** Errors that no retry can fix: the job fails at once. */
+function isPermanent (err: unknown): boolean {
+  return err instanceof JobPayloadError || err instanceof InvalidCapabilityError || err instanceof CapabilityLacksKeyError ||
+    err instanceof InvalidManifestError || err instanceof InvalidArgumentError || err instanceof RegistryCorruptError
+}
+
+/** The failure recorded on the job: code first, so dashboards and tests can match it. */
+function failure (err: unknown): Error {
+  const text = `${errorCode(err)}: ${errorMessage(err)}`
+  if (err instanceof UnrecoverableError) return err
+  if (isPermanent(err)) return new UnrecoverableError(text)
+  return new Error(text, { cause: err })
+}
+
+export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> {
+  const queues = [...new Set(init.queues ?? QUEUES_WITH_PROCESSORS)]
+  if (queues.length === 0) throw new InvalidArgumentError('No queues to serve')
+  for (const q of queues) {
+    if (!(QUEUE_NAMES as readonly string[]).includes(q)) throw new InvalidArgumentError(`Unknown queue ${JSON.stringify(q)} (known: ${QUEUE_NAMES.join(', ')})`)
+    if (PROCESSORS[q] === undefined) throw new NoProcessorError(`Queue ${q} has no processor in this version; its jobs stay queued for a worker that has one (served here: ${QUEUES_WITH_PROCESSORS.join(', ')})`)
+  }
+  const concurrency = init.concurrency ?? 4
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new InvalidArgumentError(`concurrency must be 1..1000, got ${concurrency}`)
+  const prefix = init.prefix ?? 'batchain'
+  const name = init.name ?? `${hostname()}:${process.pid}`
+  const logger = init.logger
+  const emit = (event: WorkerEvent): void => { init.onEvent?.(event) }
+
+  // The registry connection waits through Redis restarts (worker role); job signals bound each call.
+  const redis = createRedis({ url: init.redis, role: 'worker', name: `batchain-worker-registry:${name}` })
+  redis.on('error', err => { logger?.debug({ err: errorMessage(err) }, 'registry connection error') })
+  const registry = new NodeRegistry({ redis, prefix, logger })
+  const client = new PieceClient({ maxIdlePerPeer: 0 })
+  const producers = new Map<QueueName, Queue>()
+  const ctx: ProcessorContext = {
+    registry,
+    client,
+    dht: init.dht,
+    logger,
+    queue: q => {
+      let queue = producers.get(q)
+      if (queue === undefined) {
+        queue = new Queue(q, { connection: bullConnection({ url: init.redis, role: 'producer', name: `batchain-worker-producer:${name}` }), prefix, defaultJobOptions: QUEUE_JOB_DEFAULTS[q] })
+        queue.on('error', err => { logger?.debug({ queue: q, err: errorMessage(err) }, 'producer connection error') })
+        producers.set(q, queue)
+      }
+      return queue
+    }
+  }
+
+  const workers = new Map<QueueName, Worker>()
+  for (const queue of queues) {
+    const processor = PROCESSORS[queue] as QueueProcessor<QueueName>
+    // Three parameters: BullMQ passes the job's AbortSignal only to processors that declare it.
+    const run = async (job: Job, _token: string | undefined, signal: AbortSignal | undefined): Promise<unknown> => {
+      let typed: TypedJob<QueueName>
+      try {
+        typed = parseJob(queue, job.name, job.data)
+      } catch (err) {
+        logger?.warn({ queue, jobId: job.id, name: job.name.slice(0, 80), err: errorMessage(err) }, 'rejected job payload')
+        throw failure(err)
+      }
+      try {
+        return await processor(typed, job, ctx, signal)
+      } catch (err) {
+        throw failure(err)
+      }
+    }
+    const worker = new Worker(queue, run, {
+      connection: bullConnection({ url: init.redis, role: 'worker', name: `batchain-worker:${name}` }),
+      prefix,
+      name,
+      concurrency,
+      lockDuration: init.lockDurationMs ?? 30 * second,
+      stalledInterval: init.stalledIntervalMs ?? 30 * second,
+      maxStalledCount: init.maxStalledCount ?? 1,
+      autorun: true
+    })
+    // An 'error' event without a listener would throw and crash the process; connection trouble
+    // is expected (Redis restarts) and BullMQ reconnects by itself.
+    worker.on('error', err => { logger?.warn({ queue, err: errorMessage(err) }, 'worker error') })
+    worker.on('completed', (job: Job, result: unknown) => {
+      emit({ event: 'completed', queue, jobId: job.id ?? '', name: job.name, result })
+    })
+    worker.on('failed', (job: Job | undefined, err: Error) => {
+      if (job === undefined) return
+      const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1)
+      const code = /^(BATCHAIN_ERR_[A-Z0-9_]+):/.exec(err.message)?.[1] ?? (err instanceof BatchainError ? err.code : 'BATCHAIN_ERR_INTERNAL')
+      logger?.warn({ queue, jobId: job.id, name: job.name.slice(0, 80), attemptsMade: job.attemptsMade, final, reason: err.message }, 'job failed')
+      emit({ event: 'failed', queue, jobId: job.id ?? '', name: job.name.slice(0, 80), code, reason: err.message, attemptsMade: job.attemptsMade, final })
+    })
+    worker.on('stalled', (jobId: string) => {
+      logger?.warn({ queue, jobId }, 'job stalled (its worker died or lost the lock); moved back to waiting')
+      emit({ event: 'stalled', queue, jobId })
+    })
+    workers.set(queue, worker)
+  }
+  await Promise.all([...workers.values()].map(async w => { await w.waitUntilReady() }))
+  logger?.info({ queues, concurrency, name }, 'workers started')
+
+  const graceMs = init.shutdownGraceMs ?? 25 * second
+  let closing: Promise<void> | undefined
+  return {
+    queues,
+    name,
+    close: async () => {
+      closing ??= (async () => {
+        await Promise.all([...workers.entries()].map(async ([queue, worker]) => {
+          const graceful = worker.close()
+          const finished = await Promise.race([graceful.then(() => true), sleep(graceMs).then(() => false)])
+          if (!finished) {
+            logger?.warn({ queue, graceMs }, 'jobs still running after the shutdown grace period; cancelling them')
+            worker.cancelAllJobs('worker shutting down')
+            // close(true) would return the pending graceful close: BullMQ keeps one close per worker.
+            const done = await Promise.race([graceful.then(() => true), sleep(5 * second).then(() => false)])
+            if (!done) logger?.warn({ queue }, 'jobs ignored cancellation; leaving them to stalled recovery')
+          }
+        }))
+        await Promise.all([...producers.values()].map(async q => { await q.close().catch(() => {}) }))
+        client.close()
+        await closeRedis(redis)
+      })()
+      await closing
+    }
+  }
+}

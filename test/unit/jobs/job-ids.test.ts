@@ -1,0 +1,59 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairDedupId, repairPriority, tickOf } from '../../../src/jobs/job-ids.js'
+import { InvalidArgumentError } from '../../../src/core/errors.js'
+
+const A = 'a'.repeat(64)
+const B = 'b'.repeat(64)
+
+describe('job ids', () => {
+  test('ticks are floor(time / period)', () => {
+    assert.equal(tickOf(0, 1000), 0)
+    assert.equal(tickOf(999, 1000), 0)
+    assert.equal(tickOf(1000, 1000), 1)
+    assert.equal(tickOf(1_700_000_123_456, 30_000), 56_666_670)
+    assert.throws(() => tickOf(1, 0), InvalidArgumentError)
+  })
+
+  test('one ping per node per tick, one pending per node', () => {
+    assert.equal(pingJobId(A, 5), pingJobId(A, 5))
+    assert.notEqual(pingJobId(A, 5), pingJobId(A, 6))
+    assert.notEqual(pingJobId(A, 5), pingJobId(B, 5))
+    assert.equal(pingDedupId(A), pingDedupId(A))
+    assert.notEqual(pingDedupId(A), pingDedupId(B))
+  })
+
+  test('one audit per file per tick, one pending per file', () => {
+    assert.equal(auditJobId(A, 1), auditJobId(A, 1))
+    assert.notEqual(auditJobId(A, 1), auditJobId(A, 2))
+    assert.notEqual(auditJobId(A, 1), pingJobId(A, 1))
+    assert.notEqual(auditDedupId(A), pingDedupId(A))
+  })
+
+  test('one repair per segment at a time', () => {
+    assert.equal(repairDedupId(A, 3), repairDedupId(A, 3))
+    assert.notEqual(repairDedupId(A, 3), repairDedupId(A, 4))
+    assert.notEqual(repairDedupId(A, 3), repairDedupId(B, 3))
+  })
+
+  test('ids are accepted by BullMQ: not integers, no ":"', () => {
+    for (const id of [pingJobId(A, 1), auditJobId(A, 1), pingDedupId(A), auditDedupId(A), repairDedupId(A, 0)]) {
+      assert.ok(!id.includes(':'), id)
+      assert.notEqual(`${parseInt(id, 10)}`, id)
+    }
+  })
+
+  test('bad parts are refused, not turned into ids', () => {
+    assert.throws(() => pingJobId('x', 1), InvalidArgumentError)
+    assert.throws(() => pingJobId(A.toUpperCase(), 1), InvalidArgumentError)
+    assert.throws(() => pingJobId(A, -1), InvalidArgumentError)
+    assert.throws(() => pingJobId(A, 1.5), InvalidArgumentError)
+    assert.throws(() => repairDedupId(`${A}.1`, 1), InvalidArgumentError)
+  })
+
+  test('repairs with fewer good pieces come first (lower BullMQ priority number), never priority 0', () => {
+    assert.ok(repairPriority(0) < repairPriority(3))
+    assert.equal(repairPriority(0), 1)
+    assert.ok(repairPriority(1e9) <= 2_097_151)
+  })
+})
