@@ -22,7 +22,7 @@ import { DebouncedSaver } from './persist.js'
 import { installPlugin, MAX_POINTERS_PER_RPC, RPC } from './plugin.js'
 import { PointerStore } from './pointer-store.js'
 import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
-import { contactBinds, contactSchema, toPeer, type Contact } from './wire.js'
+import { contactBinds, parseContact, toPeer, type Contact } from './wire.js'
 
 /** Kademlia's K: bucket size and the default number of peers a lookup returns (kadence's constant). */
 export const K = 20
@@ -207,10 +207,10 @@ class KadenceDht implements Dht {
 
       // Fill the routing table: our own neighbourhood first, then one random key per bucket farther
       // than our closest neighbour (kadence's join). Clients only need the first.
-      await this.lookup(this.key, K, signal, answered)
+      const neighbours = await this.lookup(this.key, K, signal, answered)
       if (this.role !== 'client') {
-        await this.refreshBuckets(signal)
-        await this.publishContact(signal).catch((err: unknown) => {
+        await this.refreshBuckets(signal, true)
+        await this.publishContact(signal, neighbours.peers).catch((err: unknown) => {
           if (signal.aborted) throw err
           this.log.warn({ err: errorMessage(err) }, 'could not publish our contact record')
         })
@@ -220,14 +220,20 @@ class KadenceDht implements Dht {
     })
   }
 
-  /** One lookup of a random key in each bucket from our closest neighbour's outwards. */
-  private async refreshBuckets (signal: AbortSignal): Promise<void> {
+  /**
+   * One lookup of a random key in each bucket from our closest neighbour's outwards. At join,
+   * buckets the first lookup already filled are skipped: a full bucket takes no new contact anyway.
+   */
+  private async refreshBuckets (signal: AbortSignal, onlyUnfilled = false): Promise<void> {
     const contacts = this.kad.contacts()
     if (contacts.length === 0) return
     let closest = KEY_BITS - 1
     for (const [key] of contacts) closest = Math.min(closest, bucketIndex(this.key, key))
     const indices: number[] = []
-    for (let i = closest + 1; i < KEY_BITS; i++) indices.push(i)
+    for (let i = closest + 1; i < KEY_BITS; i++) {
+      if (onlyUnfilled && (this.kad.router.get(i)?.size ?? 0) >= K) continue
+      indices.push(i)
+    }
     const limit = pLimit(this.settings.alpha)
     await Promise.all(indices.map(async index => await limit(async () => {
       await this.lookup(randomKeyInBucket(this.key, index), K, signal)
@@ -287,9 +293,8 @@ class KadenceDht implements Dht {
     if (!Array.isArray(result)) throw new DhtRpcError('FIND_NODE answer is not a list of contacts')
     const out: Contact[] = []
     for (const entry of result.slice(0, MAX_LOOKUP_COUNT)) {
-      const parsed = contactSchema.safeParse(entry)
-      if (!parsed.success) continue
-      const contact = parsed.data as Contact
+      const contact = parseContact(entry)
+      if (contact === undefined) continue
       if (contact[1].role === 'client' || !contactBinds(contact[0], contact[1])) continue
       out.push(contact)
     }
@@ -431,8 +436,8 @@ class KadenceDht implements Dht {
   }
 
   /** Publishes our signed NodeInfo on the nodes closest to our own key. */
-  private async publishContact (signal: AbortSignal): Promise<number> {
-    const { peers } = await this.lookup(this.key, this.settings.replication, signal)
+  private async publishContact (signal: AbortSignal, neighbours?: readonly DhtPeer[]): Promise<number> {
+    const peers = (neighbours ?? (await this.lookup(this.key, this.settings.replication, signal)).peers).slice(0, this.settings.replication)
     const info = this.ownInfo()
     let stored = 0
     await Promise.all(peers.map(async peer => await this.limit(async () => {

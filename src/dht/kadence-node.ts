@@ -7,9 +7,9 @@ import UDPTransport from '@kadenceproject/kadence/lib/transport-udp.js'
 import { abortReason } from '../core/abort.js'
 import { DhtRpcError, DhtStoppedError, DhtTimeoutError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
-import { compareDistance, keyBytes } from './keys.js'
+import { bucketIndex, compareDistance, KEY_BITS, keyBytes } from './keys.js'
 import type { DhtKey, DhtPeer } from './types.js'
-import { contactBinds, encodeEnvelope, MAX_DATAGRAM, parseEnvelope, toPeer, type Contact, type Envelope, type KadContactInfo } from './wire.js'
+import { contactBinds, envelopeEncoder, MAX_DATAGRAM, parseEnvelope, toPeer, type Contact, type Envelope, type KadContactInfo } from './wire.js'
 
 /**
  * A kadence KademliaNode on kadence's UDP transport, hardened where kadence is fragile.
@@ -96,6 +96,8 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
   private readonly rpcTimeoutMs: number
   private readonly udp: UDPTransport
   private closed = false
+  /** Encodes a message with our IDENTIFY part (set once the port is known). */
+  private encode: (message: object) => Buffer = () => { throw new DhtStoppedError('not started') }
   /** Datagrams that failed validation (for tests and logs). */
   malformed = 0
 
@@ -144,6 +146,7 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
       })
     })
     node.contact.port = transport.socket.address().port
+    node.encode = envelopeEncoder(node.self())
     transport.socket.on('message', (buffer: Buffer, rinfo: RemoteInfo) => { node.onDatagram(buffer, rinfo) })
     transport.socket.on('error', (err: Error) => { node.log.warn({ err: err.message }, 'DHT socket error') })
     // The error middlewares kadence's listen() would add: unknown methods and failed handlers answer
@@ -185,17 +188,42 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
     return all
   }
 
-  /** The routing table's contacts closest to `key`, exact XOR order; `exclude` (the asker) left out. */
+  /**
+   * The routing table's contacts closest to `key`, exact XOR order; `exclude` (the asker) left out.
+   * Runs for every FIND_NODE served, so it sorts on the XOR of the first 32 bits (plain numbers) and
+   * compares whole keys only to break ties.
+   */
   closestContacts (key: DhtKey, count = 20, exclude?: string): Contact[] {
+    // Buckets are ordered by distance to `key` except around the key's own bucket b: every contact of
+    // bucket b is closer than every contact of the buckets below b (together, in any order among
+    // them), which are closer than bucket b + 1, then b + 2, … So only a few small groups are sorted.
+    const b = bucketIndex(this.key, key)
     const target = keyBytes(key)
-    const decorated: Array<{ contact: Contact, bytes: Buffer }> = []
-    for (const bucket of this.router.values()) {
-      for (const [id, info] of bucket) {
-        if (id !== exclude) decorated.push({ contact: [id as DhtKey, info], bytes: Buffer.from(id, 'hex') })
+    const out: Contact[] = []
+    const takeSorted = (group: Contact[]): void => {
+      if (group.length > 1) {
+        const bytes = new Map(group.map(c => [c[0], keyBytes(c[0])]))
+        group.sort((x, y) => compareDistance(bytes.get(x[0])!, bytes.get(y[0])!, target))
+      }
+      for (const contact of group) {
+        if (out.length >= count) return
+        out.push(contact)
       }
     }
-    decorated.sort((a, b) => compareDistance(a.bytes, b.bytes, target))
-    return decorated.slice(0, count).map(d => d.contact)
+    const bucketContacts = (index: number): Contact[] => {
+      const bucket = this.router.get(index)
+      const list: Contact[] = []
+      if (bucket !== undefined) for (const [id, info] of bucket) if (id !== exclude) list.push([id as DhtKey, info])
+      return list
+    }
+    if (b >= 0) takeSorted(bucketContacts(b))
+    if (out.length < count) {
+      const below: Contact[] = []
+      for (let i = 0; i < b; i++) below.push(...bucketContacts(i))
+      takeSorted(below)
+    }
+    for (let i = Math.max(b + 1, 0); i < KEY_BITS && out.length < count; i++) takeSorted(bucketContacts(i))
+    return out
   }
 
   /** Removes a peer from the routing table (it stopped answering). */
@@ -216,7 +244,7 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
     const signal = options.signal
     if (signal?.aborted === true) throw abortReason(signal)
     const id = randomUUID()
-    const buffer = encodeEnvelope({ jsonrpc: '2.0', id, method, params }, this.self())
+    const buffer = this.encode({ jsonrpc: '2.0', id, method, params })
     if (buffer.length > MAX_DATAGRAM) throw new DhtRpcError(`${method} request of ${buffer.length} bytes exceeds one datagram`)
     const timeoutMs = options.timeoutMs ?? this.rpcTimeoutMs
     return await new Promise<RpcAnswer>((resolve, reject) => {
@@ -300,10 +328,10 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
 
   private reply (rinfo: RemoteInfo, message: object): void {
     if (this.closed) return
-    let buffer = encodeEnvelope(message, this.self())
+    let buffer = this.encode(message)
     if (buffer.length > MAX_DATAGRAM) {
       const id = (message as { id?: unknown }).id ?? null
-      buffer = encodeEnvelope({ jsonrpc: '2.0', id, error: { code: -32603, message: 'Answer too large for one datagram', data: { code: 'BATCHAIN_ERR_DHT_RPC' } } }, this.self())
+      buffer = this.encode({ jsonrpc: '2.0', id, error: { code: -32603, message: 'Answer too large for one datagram', data: { code: 'BATCHAIN_ERR_DHT_RPC' } } })
     }
     this.udp.socket.send(buffer, rinfo.port, rinfo.address, (err) => {
       if (err !== null && err !== undefined) this.log.debug({ err: err.message, to: `${rinfo.address}:${rinfo.port}` }, 'DHT answer not sent')

@@ -78,3 +78,30 @@ describe('ContactStore', () => {
     assert.equal(store.put(other, NOW), 'full')
   })
 })
+
+describe('parseContact (hot-path twin of contactSchema)', () => {
+  const good = sender
+  test('agrees with contactSchema on valid and invalid contacts', async () => {
+    const { contactSchema, parseContact } = await import('../../../src/dht/wire.js')
+    const cases: unknown[] = [
+      good,
+      [good[0], { ...good[1], role: 'client' }],
+      [good[0], { ...good[1], hostname: '::1' }],
+      [good[0], { ...good[1], hostname: 'example.com' }],
+      [good[0], { ...good[1], port: 0 }],
+      [good[0], { ...good[1], port: 70000 }],
+      [good[0], { ...good[1], port: 1.5 }],
+      [good[0], { ...good[1], pub: 'short' }],
+      [good[0], { ...good[1], role: 'admin' }],
+      [good[0].toUpperCase(), good[1]],
+      [good[0], null],
+      [good[0]],
+      [good[0], good[1], 1],
+      'x', null, 42, {}
+    ]
+    for (const value of cases) {
+      assert.equal(parseContact(value) !== undefined, contactSchema.safeParse(value).success, JSON.stringify(value))
+    }
+    assert.deepEqual(parseContact(good), good)
+  })
+})
