@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job (README, first command): on a fresh machine, install what is needed, start a local
-# network of 6 BatNodes on loopback, upload a sample file (encrypted, erasure-coded 4+2), download it
-# again and check every byte. Then stop the nodes, or keep them with --keep to try the CLI by hand.
+# testnet on loopback (2 bootstrap KadNodes and 8 storage nodes, `batchain testnet up`), upload a
+# sample file (encrypted, erasure-coded 4+2, placed through the DHT), download it again and check
+# every byte, stop 2 holders and download again. Then stop the testnet, or keep it with --keep.
 #
-# Usage: scripts/demo.sh [--keep] [--size SIZE]   (SIZE like 64MiB; default 32MiB)
+# Usage: scripts/demo.sh [--keep] [--size SIZE] [--nodes N]   (SIZE like 64MiB; default 32MiB, 8 nodes)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,11 +13,13 @@ source scripts/ensure-deps.sh
 
 KEEP=0
 SIZE=32MiB
+NODES=8
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --keep) KEEP=1 ;;
     --size) SIZE=$2; shift ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --nodes) NODES=$2; shift ;;
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -28,16 +31,13 @@ ensure_node_modules
 DIR=${BATCHAIN_DEMO_DIR:-$(mktemp -d /tmp/batchain-demo-XXXXXX)}
 mkdir -p "$DIR"
 export BATCHAIN_HOME="$DIR/home"
+export BATCHAIN_TESTNET_DIR="$DIR/testnet"
 BATCHAIN=(node bin/batchain.js)
-PIDS=()
+js () { node -e "const r=JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')); $2" "$1"; }
 
-stop_nodes () {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
 cleanup () {
   if [ "$KEEP" = 1 ]; then return; fi
-  stop_nodes
+  "${BATCHAIN[@]}" testnet down --json > /dev/null 2>&1 || true
   rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -45,21 +45,10 @@ trap 'exit 130' INT TERM
 
 say () { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-say "1. Starting 6 BatNodes on 127.0.0.1 (data in $DIR/nodes)"
-NODES=()
-for i in 1 2 3 4 5 6; do
-  mkdir -p "$DIR/nodes/$i"
-  "${BATCHAIN[@]}" node start --data-dir "$DIR/nodes/$i" --port 0 --capacity 2GiB --json \
-    > "$DIR/nodes/$i/ready.json" 2> "$DIR/nodes/$i/node.log" &
-  PIDS+=("$!")
-done
-for i in 1 2 3 4 5 6; do
-  for _ in $(seq 1 100); do [ -s "$DIR/nodes/$i/ready.json" ] && break; sleep 0.1; done
-  [ -s "$DIR/nodes/$i/ready.json" ] || { echo "node $i did not start:" >&2; cat "$DIR/nodes/$i/node.log" >&2; exit 1; }
-  NODES+=("$(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));console.log(r.host+":"+r.port)' "$DIR/nodes/$i/ready.json")")
-done
-NODE_LIST=$(IFS=,; echo "${NODES[*]}")
-echo "   nodes: $NODE_LIST"
+say "1. Starting a local testnet: 2 bootstrap KadNodes, then $NODES storage nodes (BatNode + KadNode each) on 127.0.0.1"
+"${BATCHAIN[@]}" testnet up --nodes "$NODES" --capacity 2GiB --json > "$DIR/testnet-up.json"
+"${BATCHAIN[@]}" testnet status
+echo "   state and logs in $BATCHAIN_TESTNET_DIR; clients only know the bootstraps ($(paste -sd, "$BATCHAIN_TESTNET_DIR/bootstrap.txt"))"
 
 say "2. Making a sample file of $SIZE"
 node -e '
@@ -71,38 +60,46 @@ node -e '
 ' "$DIR/sample.bin" "$SIZE"
 ls -l "$DIR/sample.bin" | awk '{print "   " $5 " bytes"}'
 
-say "3. Uploading: encrypt (AES-256-GCM), erasure-code (4 data + 2 parity pieces per segment), spread over the nodes"
-"${BATCHAIN[@]}" upload "$DIR/sample.bin" --nodes "$NODE_LIST" --json > "$DIR/upload.json"
-CAP=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).capability)' "$DIR/upload.json")
-node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(`   ${r.segments} segment(s), ${r.pieces} pieces, ${(r.size/1e6/r.seconds).toFixed(0)} MB/s; manifest on ${r.manifestHolders.length} nodes`)' "$DIR/upload.json"
+say "3. Uploading: encrypt (AES-256-GCM), erasure-code (4 data + 2 parity pieces per segment), place each piece on the storage nodes closest to its id in the DHT"
+"${BATCHAIN[@]}" upload "$DIR/sample.bin" --json > "$DIR/upload.json"
+CAP=$(js "$DIR/upload.json" 'console.log(r.capability)')
+js "$DIR/upload.json" 'console.log(`   ${r.segments} segment(s), ${r.pieces} pieces, ${(r.size/1e6/r.seconds).toFixed(0)} MB/s; manifest on ${r.manifestHolders.length} nodes; every holder published a signed pointer record`)'
 echo "   read capability (all you need to get the file back; keep it secret):"
 echo "   $CAP"
 
-say "4. Downloading with the capability, then comparing bytes"
-"${BATCHAIN[@]}" download "$CAP" -o "$DIR/sample.out" --nodes "$NODE_LIST"
+say "4. Downloading with the capability (holders found through their pointer records), then comparing bytes"
+"${BATCHAIN[@]}" download "$CAP" -o "$DIR/sample.out"
 cmp "$DIR/sample.bin" "$DIR/sample.out"
 echo "   identical: $(sha256sum "$DIR/sample.out" | cut -c1-16)…"
 
-say "5. Stopping 2 of the 6 nodes and downloading again (any 4 of 6 pieces rebuild a segment)"
-kill -TERM "${PIDS[0]}" "${PIDS[3]}"; wait "${PIDS[0]}" "${PIDS[3]}" 2>/dev/null || true
-"${BATCHAIN[@]}" download "$CAP" -o "$DIR/sample.out2" --nodes "$NODE_LIST"
+say "5. Stopping 2 storage nodes that hold pieces, downloading again (any 4 of 6 pieces rebuild a segment)"
+"${BATCHAIN[@]}" audit "$CAP" --json > "$DIR/audit.json" || true
+VICTIMS=$(js "$DIR/audit.json" 'console.log([...new Set(r.pieces.filter(p => p.segment === 0).map(p => p.nodeId))].slice(0, 2).join(" "))')
+for id in $VICTIMS; do
+  PID=$(js "$BATCHAIN_TESTNET_DIR/testnet.json" "console.log(r.processes.find(p => p.nodeId === '$id').pid)")
+  kill -TERM "$PID"
+  echo "   stopped node ${id:0:12}… (pid $PID)"
+done
+sleep 1
+"${BATCHAIN[@]}" download "$CAP" -o "$DIR/sample.out2"
 cmp "$DIR/sample.bin" "$DIR/sample.out2"
-echo "   identical again, with nodes ${NODES[0]} and ${NODES[3]} down"
+echo "   identical again"
 
-say "6. Auditing every piece (Merkle challenges; a verify capability would do)"
-"${BATCHAIN[@]}" audit "$CAP" --nodes "$NODE_LIST" | tail -1 || true
+say "6. Auditing every piece (Merkle challenges; a verify capability would do): the stopped nodes' pieces show as missing"
+"${BATCHAIN[@]}" audit "$CAP" | tail -1 || true
 
-say "Done: the demo network stored and returned the file."
+say "Done: a testnet of $NODES storage nodes stored the file, found it again through the DHT, and survived 2 nodes going away."
 if [ "$KEEP" = 1 ]; then
   cat <<MSG
-The 4 remaining nodes keep running (pids ${PIDS[1]} ${PIDS[2]} ${PIDS[4]} ${PIDS[5]}). Try:
-  export BATCHAIN_HOME=$DIR/home BATCHAIN_NODES=$NODE_LIST
+The testnet keeps running. Try:
+  export BATCHAIN_HOME=$DIR/home BATCHAIN_TESTNET_DIR=$BATCHAIN_TESTNET_DIR
+  node bin/batchain.js testnet status
   node bin/batchain.js ls
   node bin/batchain.js upload FILE --data-shards 2 --parity-shards 2
   node bin/batchain.js download '$CAP' -o copy.bin
   node bin/batchain.js audit '$CAP' --json
-Stop them with: kill ${PIDS[1]} ${PIDS[2]} ${PIDS[4]} ${PIDS[5]}; rm -rf $DIR
+Stop it with: node bin/batchain.js testnet down; rm -rf $DIR
 MSG
 else
-  echo "Run 'bash scripts/demo.sh --keep' to keep the nodes running and try the CLI yourself (npx batchain --help)."
+  echo "Run 'bash scripts/demo.sh --keep' to keep the testnet running and try the CLI yourself (npx batchain --help)."
 fi

@@ -58,13 +58,15 @@ export function dhtNetwork (options: DhtNetworkOptions): StorageNetwork {
 /** Finds holders through pointer records, then their addresses by node id (cached for holderTtlMs). */
 export class DhtLocator implements PieceLocator {
   private readonly limit: ReturnType<typeof pLimit>
-  private readonly holders = new Map<NodeId, { at: number, info: Promise<NodeInfo | undefined> }>()
+  private readonly holders = new Map<NodeId, { until: number, info: Promise<NodeInfo | undefined> }>()
   private readonly ttl: number
+  private readonly negativeTtl: number
   private readonly log: Logger
 
   constructor (private readonly dht: Dht, options: { concurrency?: number, holderTtlMs?: number, logger?: Logger } = {}) {
     this.limit = pLimit(options.concurrency ?? 16)
     this.ttl = options.holderTtlMs ?? 60_000
+    this.negativeTtl = Math.min(this.ttl, 10_000)
     this.log = options.logger ?? createLogger('dht-locator')
   }
 
@@ -83,20 +85,26 @@ export class DhtLocator implements PieceLocator {
   private async holder (record: PointerRecord, options: AbortOptions): Promise<Holder | undefined> {
     const now = Date.now()
     let entry = this.holders.get(record.holder)
-    if (entry === undefined || now - entry.at > this.ttl) {
-      const info = this.dht.findNode(record.holder, options).catch((err: unknown) => {
+    if (entry === undefined || now > entry.until) {
+      const fresh: { until: number, info: Promise<NodeInfo | undefined> } = { until: now + this.ttl, info: Promise.resolve(undefined) }
+      fresh.info = this.dht.findNode(record.holder, options).then(info => {
+        // A holder that cannot be found is asked again soon, not for the whole TTL: it may be
+        // restarting. Until then, segments go around it instead of waiting on its lookup again.
+        if (info === undefined) fresh.until = Date.now() + this.negativeTtl
+        return info
+      }, (err: unknown) => {
+        this.holders.delete(record.holder)
         if (options.signal?.aborted === true) throw err
         this.log.warn({ nodeId: record.holder.slice(0, 12), err: errorMessage(err) }, 'holder lookup failed')
         return undefined
       })
-      entry = { at: now, info }
+      entry = fresh
       this.holders.set(record.holder, entry)
-      // A failed or aborted lookup must not be cached.
-      void info.then(i => { if (i === undefined) this.holders.delete(record.holder) }, () => { this.holders.delete(record.holder) })
     }
     const info = await entry.info
     if (info?.piece === undefined) return undefined
     const contact: Contact = { host: info.piece.host, port: info.piece.port }
     return { ...contact, nodeId: info.nodeId }
   }
+
 }
