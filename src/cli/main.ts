@@ -4,8 +4,10 @@ import { registerAudit } from './commands/audit.js'
 import { registerDownload } from './commands/download.js'
 import { registerLs } from './commands/ls.js'
 import { registerNode } from './commands/node.js'
+import { registerScheduler } from './commands/scheduler.js'
 import { registerTestnet } from './commands/testnet.js'
 import { registerUpload } from './commands/upload.js'
+import { registerWorker } from './commands/worker.js'
 import { createOutput, reportError, type Output } from './output.js'
 
 /**
@@ -32,6 +34,8 @@ async function main (argv: string[]): Promise<number> {
   registerAudit(program, output)
   registerNode(program, output)
   registerTestnet(program, output)
+  registerWorker(program, output)
+  registerScheduler(program, output)
   for (const cmd of allCommands(program)) {
     if (cmd !== program) cmd.option('--json', 'print one JSON document on stdout (for scripts)').exitOverride()
     cmd.hook('preAction', (_this, actionCmd) => {

@@ -94,13 +94,24 @@ async function ping (client: PieceClient, at: { host: string, port: number }, no
 
 /**
  * The fan-out of one keepalive tick: a ping job per registered storage node. The tick is the
- * period the tick job was due in (its timestamp plus delay, which BullMQ keeps across retries), so
- * a tick job run twice adds the same job ids and nothing twice.
+ * period the tick job was due in (scheduledAt), so a tick job run twice (retried, or recovered
+ * after a stall) adds the same job ids and nothing twice.
  */
-export async function processKeepaliveTick (job: Pick<Job, 'timestamp' | 'delay'>, data: PayloadOf<'keepalive', 'keepalive-tick'>, deps: { registry: NodeRegistry, add: (jobs: Array<{ name: 'ping', data: PayloadOf<'keepalive', 'ping'>, opts: ReturnType<typeof pingJobOptions> }>) => Promise<unknown> }, signal?: AbortSignal): Promise<{ tick: number, nodes: number }> {
-  const tick = tickOf(job.timestamp + (job.delay ?? 0), data.everyMs)
+export async function processKeepaliveTick (job: Pick<Job, 'id' | 'timestamp' | 'delay'>, data: PayloadOf<'keepalive', 'keepalive-tick'>, deps: { registry: NodeRegistry, add: (jobs: Array<{ name: 'ping', data: PayloadOf<'keepalive', 'ping'>, opts: ReturnType<typeof pingJobOptions> }>) => Promise<unknown> }, signal?: AbortSignal): Promise<{ tick: number, nodes: number }> {
+  const tick = tickOf(scheduledAt(job), data.everyMs)
   const nodes = await deps.registry.list(signal === undefined ? {} : { signal })
   const jobs = nodes.map(n => ({ name: 'ping' as const, data: { nodeId: n.nodeId, tick, policy: data.policy }, opts: pingJobOptions(n.nodeId, tick) }))
   if (jobs.length > 0) await deps.add(jobs)
   return { tick, nodes: jobs.length }
+}
+
+/**
+ * When a scheduler's job was due. BullMQ names the jobs of a job scheduler
+ * `repeat:<scheduler id>:<due time in ms>`, one per iteration, and keeps the id across retries;
+ * the job's own timestamp is when it was created (the previous iteration's run), which can fall
+ * in the previous period. Jobs added by hand fall back to timestamp + delay.
+ */
+export function scheduledAt (job: Pick<Job, 'id' | 'timestamp' | 'delay'>): number {
+  const due = /^repeat:.+:(\d{1,16})$/.exec(job.id ?? '')
+  return due !== null ? Number(due[1]) : job.timestamp + (job.delay ?? 0)
 }

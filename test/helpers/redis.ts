@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createConnection } from 'node:net'
 import type { TestContext } from 'node:test'
-import { hasCommand, requirePrerequisite } from './ci.js'
+import { hasCommand, isCI, requirePrerequisite } from './ci.js'
 import { freePort } from './ports.js'
 import { tempDir, type TempDir } from './tmp.js'
 
@@ -36,9 +36,24 @@ export function hasRedis (): boolean {
   return hasCommand('redis-server')
 }
 
-/** Starts redis-server, or returns undefined after t.skip() when it is missing outside CI. */
-export async function startRedis (t: TestContext): Promise<RedisServer | undefined> {
-  if (!requirePrerequisite('redis-server', hasRedis(), t, 'apt-get install redis-server; scripts/test.sh installs it')) return undefined
+/** In a test: false (skipped) when the suite's Redis could not start for want of redis-server; throws under CI. */
+export function requireRedis (redis: RedisServer | undefined, t: TestContext): redis is RedisServer {
+  return requirePrerequisite('redis-server', redis !== undefined, t, HINT)
+}
+
+const HINT = 'apt-get install redis-server; scripts/test.sh installs it'
+
+/**
+ * Starts redis-server, or returns undefined when it is missing outside CI (after t.skip() when a
+ * test context is given; from a before() hook pass none and call requireRedis(t) in each test).
+ */
+export async function startRedis (t?: TestContext): Promise<RedisServer | undefined> {
+  if (t !== undefined) {
+    if (!requirePrerequisite('redis-server', hasRedis(), t, HINT)) return undefined
+  } else if (!hasRedis()) {
+    if (isCI()) throw new Error(`prerequisite missing: redis-server (${HINT}); CI=true requires every prerequisite`)
+    return undefined
+  }
   const tmp = await tempDir('redis')
   const port = await freePort()
   const server = new Server(port, tmp)

@@ -57,3 +57,13 @@ describe('job ids', () => {
     assert.ok(repairPriority(1e9) <= 2_097_151)
   })
 })
+
+describe('scheduled ticks', () => {
+  test('a scheduler job is due at the time in its id; others at timestamp + delay', async () => {
+    const { scheduledAt } = await import('../../../src/jobs/keepalive.js')
+    assert.equal(scheduledAt({ id: 'repeat:keepalive-tick:1795573611637', timestamp: 1795573610700, delay: 900 }), 1795573611637)
+    assert.equal(tickOf(scheduledAt({ id: 'repeat:keepalive-tick:1795573611637', timestamp: 1, delay: 0 }), 1000), 1795573611)
+    assert.equal(scheduledAt({ id: 'ping.x.1', timestamp: 1000, delay: 500 }), 1500)
+    assert.equal(scheduledAt({ id: undefined, timestamp: 1000, delay: 0 }), 1000)
+  })
+})
