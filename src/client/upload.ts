@@ -202,10 +202,10 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
   encryptSegmentInto(dataKey, seg.index, seg.data, seg.final, data)
   // Padding is part of the last shard's bytes (and so of its id): keep it zero, not stale.
   data.fill(0, cipherSize)
-  const parity = await coder.encode(data, shardSize, options)
-  // Parity next to the data (one copy of m shards) so all n shards are hashed in one request.
+  // Parity is written straight after the data shards (no parity allocation or copy), so all
+  // n shards sit in one buffer and are hashed in one request.
   const all = buffer.subarray(0, n * shardSize)
-  all.set(parity, k * shardSize)
+  await coder.encode(data, shardSize, { signal: options.signal, parity: all.subarray(k * shardSize) })
   const ids = await hasher.pieceIds(all, shardSize, n)
   const pieces: Array<{ id: PieceId, data: Buffer }> = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize) }))
   const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)

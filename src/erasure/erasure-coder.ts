@@ -28,14 +28,22 @@ export interface ErasureCoder {
   readonly backend: string
   /**
    * data.length must be k*shardSize; returns the m parity shards as one buffer of
-   * m*shardSize. `data` must not change until the promise settles.
+   * m*shardSize: `options.parity` when given (exactly m*shardSize bytes, any contents:
+   * every byte is overwritten), else a new buffer. Neither `data` nor `parity` may be
+   * touched until the promise settles; after an abort the coder may still be writing
+   * `parity`, so a caller must then drop it rather than reuse it.
    */
-  encode: (data: Buffer, shardSize: number, options?: AbortOptions) => Promise<Buffer>
+  encode: (data: Buffer, shardSize: number, options?: EncodeOptions) => Promise<Buffer>
   /**
    * shards: length k+m, each a Buffer of shardSize or undefined when missing (at
    * least k present). Returns all k+m shards: present ones as given, missing ones rebuilt.
    */
   reconstruct: (shards: ReadonlyArray<Buffer | undefined>, shardSize: number, options?: AbortOptions) => Promise<Buffer[]>
+}
+
+export interface EncodeOptions extends AbortOptions {
+  /** Where to write the parity shards (m*shardSize bytes), e.g. right after the data shards in one buffer. */
+  parity?: Buffer
 }
 
 /** Smallest multiple of 8 (at least 8) such that k shards of it hold `length` bytes. */
@@ -69,7 +77,7 @@ class CauchyCoder implements ErasureCoder {
     private readonly engine: Engine
   ) {}
 
-  async encode (data: Buffer, shardSize: number, options: AbortOptions = {}): Promise<Buffer> {
+  async encode (data: Buffer, shardSize: number, options: EncodeOptions = {}): Promise<Buffer> {
     throwIfAborted(options.signal)
     checkShardSize(shardSize)
     const k = this.dataShards
@@ -77,7 +85,10 @@ class CauchyCoder implements ErasureCoder {
     if (!(data instanceof Uint8Array) || data.length !== k * shardSize) {
       throw new ErasureError(`Data must be k*shardSize = ${k * shardSize} bytes, got ${data instanceof Uint8Array ? data.length : typeof data}`, { details: { k, shardSize } })
     }
-    const parity = Buffer.alloc(m * shardSize)
+    const parity = options.parity ?? Buffer.alloc(m * shardSize)
+    if (!(parity instanceof Uint8Array) || parity.length !== m * shardSize) {
+      throw new ErasureError(`Parity must be m*shardSize = ${m * shardSize} bytes, got ${parity instanceof Uint8Array ? parity.length : typeof parity}`, { details: { m, shardSize } })
+    }
     const sources = (1 << k) - 1
     const targets = ((1 << m) - 1) << k
     await this.engine(sources, targets, data, parity, shardSize, options.signal)

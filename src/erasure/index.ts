@@ -7,5 +7,6 @@ export {
   SHARD_ALIGNMENT,
   NATIVE_BACKEND,
   JS_BACKEND,
-  type ErasureCoder
+  type ErasureCoder,
+  type EncodeOptions
 } from './erasure-coder.js'

@@ -138,6 +138,24 @@ for (const backend of backends) {
       assert.deepEqual(await coder.encode(data, 4096), expected)
     })
 
+    test('encode into a caller-supplied parity buffer (dirty, in one buffer with the data) gives the same parity', async () => {
+      for (const [k, m] of params) {
+        const coder = await createErasureCoder(k, m, { backend })
+        for (const shardSize of shardSizes) {
+          const data = bytes(k * shardSize, `into/${k}/${m}/${shardSize}`)
+          const expected = await coder.encode(Buffer.from(data), shardSize)
+          const all = Buffer.alloc((k + m) * shardSize, 0xa5)
+          data.copy(all)
+          const parity = all.subarray(k * shardSize)
+          const returned = await coder.encode(all.subarray(0, k * shardSize), shardSize, { parity })
+          assert.equal(returned, parity)
+          assert.ok(parity.equals(expected), `${k}+${m} shard ${shardSize}: parity differs`)
+          assert.ok(all.subarray(0, k * shardSize).equals(data), 'data shards untouched')
+        }
+        await assert.rejects(coder.encode(Buffer.alloc(k * 64), 64, { parity: Buffer.alloc(m * 64 - 8) }), ErasureError)
+      }
+    })
+
     test('wrong shard sizes and too few shards are ErasureErrors', async () => {
       const coder = await createErasureCoder(4, 2, { backend })
       const shard = Buffer.alloc(64)
