@@ -34,7 +34,8 @@ import { contactBinds, envelopeEncoder, MAX_DATAGRAM, parseEnvelope, toPeer, typ
  * - answers go back to the address the request came from, not to the address the sender claims
  *   (kadence's choice would let anyone aim our answers at a third party).
  * - contacts: a contact enters the routing table only when its key binds to the public key it
- *   carries, and never when its role is 'client' (clients query but are not routed to).
+ *   carries, when the message came from the address it claims, and never when its role is 'client'
+ *   (clients query but are not routed to).
  * - FIND_NODE answers with the K closest contacts by exact XOR order; kadence walks buckets by
  *   index, which is not XOR order for keys in other buckets, and could leave true closest peers out.
  * - no timers of kadence's own (refresh, replicate, expire, timeout sweep): they cannot be stopped,
@@ -295,15 +296,19 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
       return
     }
     const { envelope } = parsed
+    // A contact enters the routing table only from the address it claims: otherwise anyone could
+    // make every node aim its traffic at a third party. A node that speaks from elsewhere (behind a
+    // NAT, say) can still query, like a client.
+    const [, claimed] = envelope.sender
+    const fromClaimed = claimed.hostname === rinfo.address && claimed.port === rinfo.port
     if (envelope.kind !== 'request') {
       const pending = this.inflight.get(String(envelope.message.id))
       if (pending === undefined) return // late, duplicate or unsolicited
-      // Only a node that answered is worth a routing table slot (it proved it is alive).
-      if (envelope.sender[0] === pending.target.key || pending.target.key === undefined) this._updateContact(...envelope.sender)
+      if (fromClaimed && (envelope.sender[0] === pending.target.key || pending.target.key === undefined)) this._updateContact(...envelope.sender)
       pending.settle(envelope)
       return
     }
-    this._updateContact(...envelope.sender)
+    if (fromClaimed) this._updateContact(...envelope.sender)
     const { message } = envelope
     let answered = false
     const response: KadResponse = {
