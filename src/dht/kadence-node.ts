@@ -138,6 +138,10 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
     const transport = new UDPTransport({ type, allowLoopbackAddresses: true })
     const wildcard = options.host === '0.0.0.0' || options.host === '::'
     const node = new BatKadNode({ ...options, announceHost: options.announceHost ?? (wildcard ? '127.0.0.1' : options.host) }, transport)
+    // kadence's transport re-emits socket errors on itself; without a listener there, a port in
+    // use would crash the process instead of failing this start with a clear error.
+    const onTransportError = (err: Error): void => { node.log.warn({ err: err.message }, 'DHT transport error') }
+    transport.on('error', onTransportError)
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => { reject(err) }
       transport.socket.once('error', onError)

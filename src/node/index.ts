@@ -137,13 +137,22 @@ export async function startNode (init: NodeInit, options: AbortOptions = {}): Pr
 }
 
 /**
- * Joins through the seeds; when none answers (all down, or this is the first node), keeps retrying
- * every minute in the background, bounded only by the node's lifetime. `joined` resolves on the first
- * success, or at once when there are no seeds (a first bootstrap is its own network).
+ * Joins through the seeds (and the peers remembered from the last run); when none answers, keeps
+ * retrying every minute in the background, bounded only by the node's lifetime. `joined` resolves on
+ * the first success. Without seeds, one attempt through the remembered peers only.
  */
 function startJoinLoop (dht: Dht, seeds: readonly DhtAddress[], log: Logger): { joined: Promise<void>, stop: () => Promise<void> } {
   const controller = new AbortController()
-  if (seeds.length === 0) return { joined: Promise.resolve(), stop: async () => {} }
+  if (seeds.length === 0) {
+    // No seeds: a first bootstrap is its own network, but a restarted one rejoins through the
+    // peers it remembers (the Dht reads them from its data dir); none answering is not an error.
+    const joined = dht.join([], { signal: controller.signal }).then(({ contacted }) => {
+      log.info({ contacted, peers: dht.peers().length }, 'rejoined through remembered peers')
+    }, (err: unknown) => {
+      if (!controller.signal.aborted) log.info({ reason: err instanceof Error ? err.message : String(err) }, 'no remembered peers answered; starting as a new network')
+    })
+    return { joined, stop: async () => { controller.abort() } }
+  }
   let timer: NodeJS.Timeout | undefined
   const joined = new Promise<void>((resolve, reject) => {
     const attempt = (): void => {

@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
 import { sha256File, writeRandomFile } from '../helpers/files.js'
@@ -95,5 +97,18 @@ describe('a 20-node network found through the DHT', () => {
     await download(bootstraps[1] as NodeProcess, 'two-down')
     const after = await audit()
     assert.equal(after.filter(p => p.segment === 3 && p.state === 'ok').length, 4)
+  })
+
+  test('a node whose DHT port is taken fails with one line, and nothing of it keeps running', async () => {
+    const socket = createSocket('udp4')
+    socket.bind(0, '127.0.0.1')
+    await once(socket, 'listening')
+    try {
+      const res = await runCli(['node', 'start', '--data-dir', join(tmp.dir, 'taken'), '--dht-port', String(socket.address().port), '--capacity', '1GiB'], { timeoutMs: 60_000 })
+      assert.equal(res.code, 1)
+      assert.match(res.stderr, /^batchain: .*EADDRINUSE.*$/m)
+    } finally {
+      socket.close()
+    }
   })
 })
