@@ -7,8 +7,11 @@
  * 'K'; spawning the receivers is not timed.
  *
  * rawDownloadBaseline: the mirror image. Each receiver serves a pre-written file of its share
- * (--serve FILE); the benchmark process reads all of them concurrently and discards the bytes to
- * /dev/null. Timed from the first connect to the last byte; writing the files and spawning are not.
+ * (--serve FILE); the benchmark process reads all of them concurrently and writes what it receives
+ * to a file per connection (`sink: 'file'`, the default: a download must land in a file, as the
+ * CLI's does; no fsync, like the CLI) or discards it to /dev/null (`sink: 'discard'`, the first
+ * definition, still reported beside it). Timed from the first connect to the last byte written;
+ * writing the served files and spawning are not.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -30,6 +33,8 @@ export interface RawBaselineOptions {
   dir: string
   /** Size of each socket.write() on upload (default 1 MiB, at most 8 MiB). */
   chunkSize?: number
+  /** Download only: where received bytes go. @defaultValue 'file' */
+  sink?: 'file' | 'discard'
   signal?: AbortSignal
 }
 
@@ -147,11 +152,11 @@ async function push (port: number, bytes: number, chunkSize: number, signal?: Ab
   if (reply !== 'K') throw new Error(`raw receiver on port ${port} replied ${JSON.stringify(reply)} instead of "K"`)
 }
 
-/** Reads everything a serving receiver sends into /dev/null; returns the byte count. */
-async function pull (port: number, signal?: AbortSignal): Promise<number> {
+/** Reads everything a serving receiver sends into `file` (a new file, or /dev/null); returns the byte count. */
+async function pull (port: number, file: string, signal?: AbortSignal): Promise<number> {
   const socket = await connectTo(port, signal)
   socket.end() // nothing to say: the receiver starts streaming on connect
-  await pipeline(socket, createWriteStream('/dev/null'), ...(signal !== undefined ? [{ signal }] : []))
+  await pipeline(socket, createWriteStream(file), ...(signal !== undefined ? [{ signal }] : []))
   return socket.bytesRead
 }
 
@@ -209,8 +214,9 @@ export async function rawDownloadBaseline (opts: RawBaselineOptions): Promise<Ra
       signal?.throwIfAborted()
       receivers.push(await spawnReceiver(['--serve', file], signal))
     }
+    const sinks = receivers.map((_r, i) => opts.sink === 'discard' ? '/dev/null' : join(root, `pulled-${i}.bin`))
     const start = performance.now()
-    const got = await Promise.all(receivers.map(async (r) => await pull(r.port, signal)))
+    const got = await Promise.all(receivers.map(async (r, i) => await pull(r.port, sinks[i]!, signal)))
     const seconds = (performance.now() - start) / 1000
     got.forEach((n, i) => {
       if (n !== parts[i]) throw new Error(`raw download from receiver ${i}: got ${n} bytes, expected ${parts[i]}`)
