@@ -1,9 +1,10 @@
 import { Queue, type JobsOptions } from 'bullmq'
+import type { Redis } from 'ioredis'
 import { sleep, throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { minute, second } from '../core/constants.js'
 import { RedisUnavailableError, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
-import { bullConnection, redisOptions, reconnectDelay } from './connection.js'
+import { closeRedis, createRedis, redisOptions, reconnectDelay } from './connection.js'
 import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairDedupId, repairPriority } from './job-ids.js'
 import { parseJob, type JobName, type KeepalivePolicy, type PayloadOf, type QueueName } from './payloads.js'
 
@@ -50,6 +51,7 @@ export class JobProducer {
   private readonly queues = new Map<QueueName, Queue>()
   private readonly init: JobProducerInit
   private closed = false
+  private redis: Redis | undefined
 
   constructor (init: JobProducerInit) {
     this.init = init
@@ -61,7 +63,7 @@ export class JobProducer {
   queue (name: QueueName): Queue {
     let queue = this.queues.get(name)
     if (queue === undefined) {
-      queue = new Queue(name, { connection: bullConnection({ url: this.init.redis, role: 'producer', name: `batchain-producer-${name}` }), prefix: this.prefix, defaultJobOptions: QUEUE_JOB_DEFAULTS[name] })
+      queue = new Queue(name, { connection: this.connection(), prefix: this.prefix, defaultJobOptions: QUEUE_JOB_DEFAULTS[name] })
       // Without a listener an 'error' event would throw; connection trouble surfaces through add().
       queue.on('error', err => { this.init.logger?.debug({ queue: name, err: errorMessage(err) }, 'queue connection error') })
       this.queues.set(name, queue)
@@ -107,11 +109,27 @@ export class JobProducer {
     return await this.add('repair', 'repair-segment', { capability, segment, good }, { priority: repairPriority(good), deduplication: { id: repairDedupId(manifestId, segment) } }, options)
   }
 
+  /**
+   * One producer connection shared by this producer's queues, owned by us rather than by BullMQ:
+   * BullMQ closes a connection it created with QUIT, which fails on a connection without an
+   * offline queue that is reconnecting (Redis restarting), and then leaves it reconnecting forever
+   * with no error listener. closeRedis() disconnects in that case.
+   */
+  private connection (): Redis {
+    if (this.redis === undefined) {
+      const redis = createRedis({ url: this.init.redis, role: 'producer', name: 'batchain-producer' })
+      redis.on('error', err => { this.init.logger?.debug({ err: errorMessage(err) }, 'producer connection error') })
+      this.redis = redis
+    }
+    return this.redis
+  }
+
   async close (): Promise<void> {
     this.closed = true
     const queues = [...this.queues.values()]
     this.queues.clear()
     await Promise.all(queues.map(async q => { await q.close().catch(() => {}) }))
+    if (this.redis !== undefined) await closeRedis(this.redis)
   }
 }
 

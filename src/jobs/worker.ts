@@ -5,6 +5,7 @@ import { second } from '../core/constants.js'
 import { BatchainError, CapabilityLacksKeyError, InvalidArgumentError, InvalidCapabilityError, InvalidManifestError, JobPayloadError, NoProcessorError, RegistryCorruptError, errorCode, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Dht } from '../dht/types.js'
+import type { Redis } from 'ioredis'
 import { PieceClient } from '../transfer/index.js'
 import { bullConnection, closeRedis, createRedis } from './connection.js'
 import { processKeepaliveTick, processPing } from './keepalive.js'
@@ -130,6 +131,8 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
   const registry = new NodeRegistry({ redis, prefix, logger })
   const client = new PieceClient({ maxIdlePerPeer: 0 })
   const producers = new Map<QueueName, Queue>()
+  // Owned by us, shared by the fan-out queues (see JobProducer.connection for why not BullMQ's).
+  let producerRedis: Redis | undefined
   const ctx: ProcessorContext = {
     registry,
     client,
@@ -138,7 +141,11 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
     queue: q => {
       let queue = producers.get(q)
       if (queue === undefined) {
-        queue = new Queue(q, { connection: bullConnection({ url: init.redis, role: 'producer', name: `batchain-worker-producer:${name}` }), prefix, defaultJobOptions: QUEUE_JOB_DEFAULTS[q] })
+        if (producerRedis === undefined) {
+          producerRedis = createRedis({ url: init.redis, role: 'producer', name: `batchain-worker-producer:${name}` })
+          producerRedis.on('error', err => { logger?.debug({ err: errorMessage(err) }, 'producer connection error') })
+        }
+        queue = new Queue(q, { connection: producerRedis, prefix, defaultJobOptions: QUEUE_JOB_DEFAULTS[q] })
         queue.on('error', err => { logger?.debug({ queue: q, err: errorMessage(err) }, 'producer connection error') })
         producers.set(q, queue)
       }
@@ -215,6 +222,7 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
           }
         }))
         await Promise.all([...producers.values()].map(async q => { await q.close().catch(() => {}) }))
+        if (producerRedis !== undefined) await closeRedis(producerRedis)
         client.close()
         await closeRedis(redis)
       })()

@@ -25,7 +25,10 @@ describe('jobs: keepalive, dedupe, bad payloads', () => {
   before(async () => {
     tmp = await tempDir('jobs-keepalive')
     redis = await startRedis()
-    if (redis !== undefined) client = createRedis({ url: redis.url, role: 'client' })
+    if (redis !== undefined) {
+      client = createRedis({ url: redis.url, role: 'client' })
+      client.on('error', () => {})
+    }
   })
 
   after(async () => {
