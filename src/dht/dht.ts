@@ -38,6 +38,10 @@ const DEAD_CONTACT_MS = 30_000
 const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability: 'direct' })
 
 /** Creates a KadNode (or a lookup-only client), binds its UDP socket and loads persisted state. Call join() next. */
+/** How long a placement lookup is reused by the publish of the same key, and how many are kept. */
+const RECENT_LOOKUP_MS = 5000
+const MAX_RECENT_LOOKUPS = 1024
+
 export async function createDht (options: DhtOptions, abort: AbortOptions = {}): Promise<Dht> {
   throwIfAborted(abort.signal)
   return await KadenceDht.create(options)
@@ -50,6 +54,13 @@ class KadenceDht implements Dht {
   private readonly stopController = new AbortController()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly infoCache = new Map<string, { at: number, info: NodeInfo }>()
+  /**
+   * The last storageNodesNear lookups, by key, for RECENT_LOOKUP_MS. An uploader places a piece
+   * (a lookup of its key) and publishes its pointer record moments later (the same key): the
+   * publish reuses the placement's lookup instead of running a second one per piece. A replica
+   * that died in between just fails its STORE and the record counts as not stored there.
+   */
+  private readonly recentLookups = new Map<DhtKey, { at: number, peers: DhtPeer[] }>()
   /** `key@host:port` → time until which the contact is left out of lookups. */
   private readonly dead = new Map<string, number>()
   private readonly limit: ReturnType<typeof pLimit>
@@ -366,6 +377,7 @@ class KadenceDht implements Dht {
     return await this.guard(options, async signal => {
       const want = Math.min(MAX_LOOKUP_COUNT, Math.max(K, count + Math.min(exclude.size, 2 * K)))
       const { peers } = await this.lookup(key, want, signal)
+      this.rememberLookup(key, peers)
       const infos = await Promise.all(peers.map(async peer => await this.limit(async () => {
         try {
           return await this.cachedInfo(peer, signal)
@@ -457,7 +469,10 @@ class KadenceDht implements Dht {
   /** The R nodes closest to `key` that answered, and whether this node (a server) is among them. */
   private async replicas (key: DhtKey, signal: AbortSignal): Promise<{ peers: DhtPeer[], self: boolean }> {
     const r = this.settings.replication
-    const { peers } = await this.lookup(key, r, signal)
+    const recent = this.recentLookups.get(key)
+    const peers = recent !== undefined && Date.now() - recent.at < RECENT_LOOKUP_MS && recent.peers.length >= r
+      ? recent.peers.slice(0, r)
+      : (await this.lookup(key, r, signal)).peers
     if (this.role === 'client') return { peers, self: false }
     // Count ourselves among the closest: in a small network we are often one of the R.
     const target = keyBytes(key)
@@ -465,6 +480,16 @@ class KadenceDht implements Dht {
     const closerThanUs = peers.filter(p => compareDistance(keyBytes(p.key), mine, target) < 0).length
     if (closerThanUs >= r) return { peers, self: false }
     return { peers: peers.slice(0, r - 1), self: true }
+  }
+
+  private rememberLookup (key: DhtKey, peers: DhtPeer[]): void {
+    this.recentLookups.delete(key)
+    this.recentLookups.set(key, { at: Date.now(), peers })
+    // Bounded: the oldest entries go first (a Map iterates in insertion order).
+    for (const old of this.recentLookups.keys()) {
+      if (this.recentLookups.size <= MAX_RECENT_LOOKUPS) break
+      this.recentLookups.delete(old)
+    }
   }
 
   async publishPointers (records: readonly PointerRecord[], options: AbortOptions = {}): Promise<PublishResult> {
