@@ -69,10 +69,20 @@ export function repairDedupId (manifestId: string, segment: number): string {
   return `repair.${manifestId}.${segment}`
 }
 
+/** One health check per file at a time. */
+export function repairCheckDedupId (manifestId: string): string {
+  checkHex('manifest id', manifestId)
+  return `repair-check.${manifestId}`
+}
+
 /** Scheduler ids (BullMQ job scheduler ids; one per periodic task, owned by the leader). */
 export const SCHEDULER_IDS = {
   keepaliveTick: 'keepalive-tick',
-  auditTick: 'audit-tick'
+  auditTick: 'audit-tick',
+  /** Health checks of every registered file (queues repair-check jobs). */
+  checkTick: 'check-tick',
+  /** Registers storage nodes found through the DHT. */
+  discoverTick: 'discover-tick'
 } as const
 
 /**

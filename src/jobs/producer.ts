@@ -5,7 +5,7 @@ import { minute, second } from '../core/constants.js'
 import { RedisUnavailableError, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { closeRedis, createRedis, redisOptions, reconnectDelay } from './connection.js'
-import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairDedupId, repairPriority } from './job-ids.js'
+import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairCheckDedupId, repairDedupId, repairPriority } from './job-ids.js'
 import { parseJob, type JobName, type KeepalivePolicy, type PayloadOf, type QueueName } from './payloads.js'
 
 /**
@@ -107,6 +107,11 @@ export class JobProducer {
   /** A repair of one segment, worst first; never two pending for the same segment. */
   async enqueueRepair (capability: string, manifestId: string, segment: number, good: number, options: AbortOptions = {}): Promise<EnqueueResult> {
     return await this.add('repair', 'repair-segment', { capability, segment, good }, { priority: repairPriority(good), deduplication: { id: repairDedupId(manifestId, segment) } }, options)
+  }
+
+  /** A health check of one file (its degraded segments get repair jobs); one pending per file. */
+  async enqueueRepairCheck (capability: string, manifestId: string, options: AbortOptions = {}): Promise<EnqueueResult> {
+    return await this.add('repair', 'repair-check', { capability }, { deduplication: { id: repairCheckDedupId(manifestId) } }, options)
   }
 
   /**
