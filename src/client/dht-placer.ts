@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js'
 import { dhtKeyOf } from '../dht/keys.js'
 import type { Dht, NodeInfo } from '../dht/types.js'
 import type { Contact, PieceClient } from '../transfer/index.js'
-import type { PiecePlacer, PlacedPiece, PlacementFailure } from './placement.js'
+import { isExcluded, type PieceToPlace, type PiecePlacer, type PlaceOptions, type PlacedPiece, type PlacementFailure } from './placement.js'
 
 export interface DhtPlacerOptions {
   /**
@@ -46,16 +46,18 @@ export class DhtPlacer implements PiecePlacer {
     this.hedgeMinMs = options.hedgeMinMs ?? 250
   }
 
-  async place (segmentIndex: number, pieces: ReadonlyArray<{ id: PieceId, data: Buffer }>, options: AbortOptions = {}): Promise<PlacedPiece[]> {
+  async place (segmentIndex: number, pieces: readonly PieceToPlace[], options: PlaceOptions = {}): Promise<PlacedPiece[]> {
     const n = pieces.length
     const size = pieces[0]?.data.length ?? 0
+    const excludedIds = options.exclude?.nodeIds
+    const exclude = excludedIds === undefined || excludedIds.size === 0 ? this.dead : new Set<NodeId>([...this.dead, ...excludedIds as ReadonlySet<NodeId>])
     const lists = await Promise.all(pieces.map(async p => await this.dht.storageNodesNear(dhtKeyOf(p.id), {
       count: n + this.spares,
-      exclude: this.dead,
+      exclude,
       minFree: size,
       signal: options.signal
     })))
-    const assignment = assign(lists.map(list => list.filter(info => this.hasRoom(info, size)).map(toCandidate)))
+    const assignment = assign(lists.map(list => list.filter(info => this.hasRoom(info, size)).map(toCandidate).filter(c => !isExcluded(c.contact, options.exclude))))
     const segment = new SegmentPlacement(this, pieces, assignment, options)
     return await segment.run()
   }
@@ -74,8 +76,8 @@ export class DhtPlacer implements PiecePlacer {
     this.placedBytes.set(nodeId, (this.placedBytes.get(nodeId) ?? 0) + bytes)
   }
 
-  async put (candidate: Candidate, piece: { id: PieceId, data: Buffer }, signal: AbortSignal): Promise<PlacedPiece> {
-    const { nodeId, pointer } = await this.client.put(candidate.contact, piece.id, piece.data, { signal })
+  async put (candidate: Candidate, piece: PieceToPlace, signal: AbortSignal): Promise<PlacedPiece> {
+    const { nodeId, pointer } = await this.client.put(candidate.contact, piece.id, piece.data, piece.grant === undefined ? { signal } : { signal, grant: piece.grant })
     const node = { ...candidate.contact, nodeId }
     return pointer === undefined ? { id: piece.id, node } : { id: piece.id, node, pointer }
   }
@@ -122,7 +124,7 @@ class SegmentPlacement {
 
   constructor (
     private readonly placer: DhtPlacer,
-    private readonly pieces: ReadonlyArray<{ id: PieceId, data: Buffer }>,
+    private readonly pieces: readonly PieceToPlace[],
     private readonly assignment: Array<{ primary: Candidate | undefined, spares: Candidate[] }>,
     private readonly options: AbortOptions
   ) {
@@ -158,7 +160,7 @@ class SegmentPlacement {
     return pick
   }
 
-  private async placeOne (piece: { id: PieceId, data: Buffer }, choice: { primary: Candidate | undefined, spares: Candidate[] }): Promise<PlacedPiece> {
+  private async placeOne (piece: PieceToPlace, choice: { primary: Candidate | undefined, spares: Candidate[] }): Promise<PlacedPiece> {
     let current = choice.primary ?? this.next(choice.spares)
     while (current !== undefined) {
       try {
@@ -185,7 +187,7 @@ class SegmentPlacement {
    * with the first success; the other transfer is cancelled and awaited, so no socket still reads
    * the piece's buffer when this returns. Rejects with the primary's error, or HedgeFailed when both failed.
    */
-  private async hedged (primary: Candidate, piece: { id: PieceId, data: Buffer }, spares: readonly Candidate[]): Promise<PlacedPiece> {
+  private async hedged (primary: Candidate, piece: PieceToPlace, spares: readonly Candidate[]): Promise<PlacedPiece> {
     const attempts: Array<{ candidate: Candidate, controller: AbortController, promise: Promise<PlacedPiece> }> = []
     const start = (candidate: Candidate): void => {
       const controller = new AbortController()
@@ -196,6 +198,8 @@ class SegmentPlacement {
     let timer: NodeJS.Timeout | undefined
     const hedge = new Promise<void>(resolve => {
       const check = (): void => {
+        // Hedging off (repair): never fire. setTimeout would turn an infinite wait into 1 ms.
+        if (!Number.isFinite(this.placer.hedge.factor)) return
         const half = Math.ceil(this.pieces.length / 2)
         if (this.finishedMs.length >= half) {
           const sorted = [...this.finishedMs].sort((a, b) => a - b)

@@ -12,8 +12,12 @@ import { Placer, type PiecePlacer } from './placement.js'
  * download and audit only see this interface, so both paths share every line of the data path.
  */
 export interface StorageNetwork {
-  /** A placer for one upload (it remembers the nodes that failed during that upload). */
-  createPlacer: (client: PieceClient, log: Logger, options: { piecesPerSegment: number }) => PiecePlacer
+  /**
+   * A placer for one upload (it remembers the nodes that failed during that upload). `hedge: false`
+   * turns off hedged transfers, which can leave a piece on two nodes when both copies finish at
+   * once: repair wants exactly one new copy of each rebuilt piece.
+   */
+  createPlacer: (client: PieceClient, log: Logger, options: { piecesPerSegment: number, hedge?: boolean }) => PiecePlacer
   /** Nodes to hold whole copies of the manifest, best first; may return fewer than `count`. */
   manifestTargets: (manifestId: PieceId, count: number, options?: AbortOptions) => Promise<Contact[]>
   /** Finds which nodes hold which pieces. */

@@ -9,9 +9,9 @@ import { pieceIdOf } from '../crypto/merkle.js'
 import type { Identity } from '../crypto/keys.js'
 import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/index.js'
 import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
-import { PieceClient, type Contact } from '../transfer/index.js'
+import { PieceClient, type Contact, type PutGrant } from '../transfer/index.js'
 import { storeManifest } from './manifest-store.js'
-import type { PiecePlacer, PlacedPiece, PlacementFailure } from './placement.js'
+import type { PieceToPlace, PiecePlacer, PlacedPiece, PlacementFailure } from './placement.js'
 import { staticNetwork, type StorageNetwork } from './network.js'
 import { BufferPool } from './buffer-pool.js'
 import { UploadHasher } from './hasher.js'
@@ -112,7 +112,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   }
 
   const storeSegment = async (seg: Segment): Promise<void> => {
-    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, hasher, options)
+    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, hasher, (id, size) => client.grantFor(id, size), options)
     publish(layout.placed)
     layouts[seg.index] = layout.layout
     bytesStored += layout.bytes
@@ -192,7 +192,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
  * k+m pieces. Everything up to the first await is synchronous: the caller relies
  * on seg.data being consumed when this returns its promise.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
   const k = coder.dataShards
   const n = k + coder.parityShards
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
@@ -207,7 +207,8 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
   const all = buffer.subarray(0, n * shardSize)
   await coder.encode(data, shardSize, { signal: options.signal, parity: all.subarray(k * shardSize) })
   const ids = await hasher.pieceIds(all, shardSize, n)
-  const pieces: Array<{ id: PieceId, data: Buffer }> = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize) }))
+  // One signature per piece, reused for every node it is sent to and kept in the manifest for repairs.
+  const pieces: PieceToPlace[] = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize), grant: grantFor(id, shardSize) }))
   const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)
   // Only now, with every piece acknowledged (so no socket still holds a slice of it), may
   // the buffer be reused. On failure it is simply dropped: a put may still be sending it.
@@ -217,7 +218,7 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
       index: seg.index,
       cipherSize,
       shardSize,
-      pieces: placed.map(p => ({ id: p.id, size: shardSize }))
+      pieces: pieces.map(p => ({ id: p.id, size: shardSize, grant: Buffer.from((p.grant as PutGrant).signature).toString('hex') }))
     },
     bytes: shardSize * placed.length,
     placed

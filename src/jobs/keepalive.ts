@@ -1,9 +1,10 @@
 import type { Job } from 'bullmq'
-import { deadlineSignal } from '../core/abort.js'
-import { errorCode } from '../core/errors.js'
+import { randomBytes } from 'node:crypto'
+import { deadlineSignal, type AbortOptions } from '../core/abort.js'
+import { errorCode, errorMessage } from '../core/errors.js'
 import type { NodeId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
-import type { Dht } from '../dht/types.js'
+import type { Dht, DhtKey, NodeInfo } from '../dht/types.js'
 import type { PieceClient } from '../transfer/index.js'
 import { tickOf } from './job-ids.js'
 import type { NodeRecord, PingOutcome, Transition } from './node-state.js'
@@ -97,12 +98,44 @@ async function ping (client: PieceClient, at: { host: string, port: number }, no
  * period the tick job was due in (scheduledAt), so a tick job run twice (retried, or recovered
  * after a stall) adds the same job ids and nothing twice.
  */
-export async function processKeepaliveTick (job: Pick<Job, 'id' | 'timestamp' | 'delay'>, data: PayloadOf<'keepalive', 'keepalive-tick'>, deps: { registry: NodeRegistry, add: (jobs: Array<{ name: 'ping', data: PayloadOf<'keepalive', 'ping'>, opts: ReturnType<typeof pingJobOptions> }>) => Promise<unknown> }, signal?: AbortSignal): Promise<{ tick: number, nodes: number }> {
+export async function processKeepaliveTick (job: Pick<Job, 'id' | 'timestamp' | 'delay'>, data: PayloadOf<'keepalive', 'keepalive-tick'>, deps: { registry: NodeRegistry, dht?: Dht, logger?: Logger, add: (jobs: Array<{ name: 'ping', data: PayloadOf<'keepalive', 'ping'>, opts: ReturnType<typeof pingJobOptions> }>) => Promise<unknown> }, signal?: AbortSignal): Promise<{ tick: number, nodes: number, discovered?: number }> {
   const tick = tickOf(scheduledAt(job), data.everyMs)
-  const nodes = await deps.registry.list(signal === undefined ? {} : { signal })
+  const options = signal === undefined ? {} : { signal }
+  let discovered: number | undefined
+  if ((data.discover ?? 0) > 0 && deps.dht !== undefined) {
+    discovered = await discoverNodes(deps.dht, deps.registry, data.discover ?? 0, deps.logger, options)
+  }
+  const nodes = await deps.registry.list(options)
   const jobs = nodes.map(n => ({ name: 'ping' as const, data: { nodeId: n.nodeId, tick, policy: data.policy }, opts: pingJobOptions(n.nodeId, tick) }))
   if (jobs.length > 0) await deps.add(jobs)
-  return { tick, nodes: jobs.length }
+  return { tick, nodes: jobs.length, ...(discovered === undefined ? {} : { discovered }) }
+}
+
+/**
+ * Registers the storage nodes found near `samples` random keys (plus the ones the DHT already
+ * knows from them): over successive ticks this covers the network, as Kademlia's bucket refresh
+ * does. Only verified NodeInfo (signed, key-bound) is registered. Returns the number of new nodes.
+ */
+export async function discoverNodes (dht: Dht, registry: NodeRegistry, samples: number, logger: Logger | undefined, options: AbortOptions): Promise<number> {
+  const found = new Map<string, NodeInfo>()
+  await Promise.all(Array.from({ length: samples }, async () => {
+    try {
+      const near = await dht.storageNodesNear(randomBytes(20).toString('hex') as DhtKey, { count: 20, minFree: 0, signal: options.signal })
+      for (const info of near) if (info.piece !== undefined) found.set(info.nodeId, info)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      logger?.warn({ err: errorMessage(err) }, 'discovery lookup failed')
+    }
+  }))
+  const known = new Set((await registry.list(options)).map(n => n.nodeId))
+  let added = 0
+  for (const info of found.values()) {
+    const piece = info.piece as NonNullable<NodeInfo['piece']>
+    await registry.register({ nodeId: info.nodeId, piece: { host: piece.host, port: piece.port }, dht: { host: info.dht.host, port: info.dht.port }, capacity: info.capacity, free: info.free, ...(info.zone === undefined ? {} : { zone: info.zone }) }, options)
+    if (!known.has(info.nodeId)) added++
+  }
+  if (added > 0) logger?.info({ added, total: known.size + added }, 'registered storage nodes found through the DHT')
+  return added
 }
 
 /**

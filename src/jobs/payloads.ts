@@ -42,7 +42,12 @@ export type KeepalivePolicy = z.infer<typeof keepalivePolicySchema>
 export const keepaliveTickSchema = z.strictObject({
   /** Period of the schedule that produced this tick, ms. */
   everyMs: z.number().int().min(100).max(24 * 3600 * 1000),
-  policy: keepalivePolicySchema
+  policy: keepalivePolicySchema,
+  /**
+   * Register the storage nodes the worker's DHT finds near this many random keys before the
+   * pings (0 or absent: only nodes registered otherwise are pinged). Needs a worker with a DHT.
+   */
+  discover: z.number().int().min(0).max(64).optional()
 })
 
 export const pingSchema = z.strictObject({
@@ -74,6 +79,11 @@ export const repairCheckSchema = z.strictObject({
   capability: verifyCapability
 })
 
+/** The periodic health check of every registered file (fans out repair-check jobs). */
+export const checkTickSchema = z.strictObject({
+  everyMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000)
+})
+
 /**
  * The controller's uploads: a local file (the controller resolves other sources to one first).
  * The resulting read capability is the only place a key appears: it goes into the job's result for
@@ -91,7 +101,7 @@ export const uploadFileSchema = z.strictObject({
 export const JOB_SCHEMAS = {
   keepalive: { 'keepalive-tick': keepaliveTickSchema, ping: pingSchema },
   audit: { 'audit-tick': auditTickSchema, 'audit-file': auditFileSchema },
-  repair: { 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema },
+  repair: { 'check-tick': checkTickSchema, 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema },
   upload: { 'upload-file': uploadFileSchema }
 } as const satisfies Record<QueueName, Record<string, z.ZodType>>
 

@@ -90,7 +90,7 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
       case 'ping':
         return await processPing(job.data, { registry: ctx.registry, client: ctx.client, dht: ctx.dht, logger: ctx.logger }, signal)
       case 'keepalive-tick':
-        return await processKeepaliveTick(raw, job.data, { registry: ctx.registry, add: async jobs => await ctx.queue('keepalive').addBulk(jobs) }, signal)
+        return await processKeepaliveTick(raw, job.data, { registry: ctx.registry, dht: ctx.dht, logger: ctx.logger, add: async jobs => await ctx.queue('keepalive').addBulk(jobs) }, signal)
     }
   }
 }

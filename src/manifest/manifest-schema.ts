@@ -26,7 +26,8 @@ const count = z.int().min(0).max(Number.MAX_SAFE_INTEGER)
 
 const pieceSchema = z.strictObject({
   id: hex64.transform(id => id as PieceId),
-  size: count
+  size: count,
+  grant: z.string().regex(/^[0-9a-f]{128}$/, 'must be 128 lowercase hex characters (an Ed25519 signature)').optional()
 })
 
 const segmentSchema = z.strictObject({

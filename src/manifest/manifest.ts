@@ -1,7 +1,12 @@
 import type { PieceId } from '../core/ids.js'
 
-/** One piece of a segment: its id (Merkle root) and size (= the segment's shard size). */
-export interface PieceRef { id: PieceId, size: number }
+/**
+ * One piece of a segment: its id (Merkle root) and size (= the segment's shard size), and the
+ * owner's put grant: hex Ed25519 signature over putSigningBytes(id, size) under `Manifest.owner`.
+ * Nodes accept a piece only with its owner's signature; keeping it here lets a repair worker
+ * store a rebuilt piece for its owner (who can still delete it) without the owner's key.
+ */
+export interface PieceRef { id: PieceId, size: number, grant?: string }
 
 export interface SegmentLayout {
   index: number

@@ -51,15 +51,15 @@ export class PieceClient {
     }
   }
 
-  /** Stores a piece held in memory. Resolves created=false when the node already had it (no bytes sent). */
-  async put (contact: Contact, id: PieceId, data: Uint8Array, options: AbortOptions = {}): Promise<PutResult> {
-    const identity = this.requireIdentity('put')
-    const header = {
-      id,
-      size: data.length,
-      owner: identity.publicKey,
-      signature: sign(identity, putSigningBytes(id, data.length))
-    }
+  /**
+   * Stores a piece held in memory. Resolves created=false when the node already had it (no bytes
+   * sent). The piece is recorded under this client's identity, or under `grant`: an owner's
+   * signature over putSigningBytes(id, size), made at upload and kept in the manifest, which lets
+   * a repair worker re-store a piece for its owner without holding the owner's key.
+   */
+  async put (contact: Contact, id: PieceId, data: Uint8Array, options: AbortOptions & { grant?: PutGrant } = {}): Promise<PutResult> {
+    const grant = options.grant ?? this.grantFor(id, data.length)
+    const header = { id, size: data.length, owner: grant.owner, signature: grant.signature }
     return await this.withConnection(contact, this.transferDeadline(data.length), options, async (conn, signal) => {
       await conn.writer.writeFrame(Op.Put, header, 0, signal)
       const answer = await conn.reader.readFrame(signal)
@@ -72,6 +72,12 @@ export class PieceClient {
       const done = await conn.response(Res.Put, signal)
       return putResult(id, conn.nodeId, parseHeader(Res.Put, done.header))
     })
+  }
+
+  /** This client's own grant to store piece `id` of `size` bytes (its identity's signature). */
+  grantFor (id: PieceId, size: number): PutGrant {
+    const identity = this.requireIdentity('put')
+    return { owner: identity.publicKey, signature: sign(identity, putSigningBytes(id, size)) }
   }
 
   /**
@@ -243,6 +249,9 @@ export class PieceClient {
     this.idle.set(key, list)
   }
 }
+
+/** An owner's authorisation to store one piece: raw Ed25519 public key and signature over putSigningBytes(id, size). */
+export interface PutGrant { owner: Uint8Array, signature: Uint8Array }
 
 export interface PutResult {
   created: boolean
