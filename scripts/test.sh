@@ -23,7 +23,7 @@ source scripts/ensure-deps.sh
 
 # Debian packages the tests need (installed only when missing). Add them here as tests arrive,
 # e.g. redis-server, chromium, miniupnpd miniupnpd-nftables miniupnpc natpmpc nftables iproute2.
-APT_PACKAGES=(redis-server)
+APT_PACKAGES=(redis-server chromium)
 
 MODE=${1:-all}
 [ "$#" -gt 0 ] && shift
