@@ -122,6 +122,18 @@ run_tests () {
 echo "==> dependencies"
 ensure_node_modules
 ensure_apt "${APT_PACKAGES[@]}"
+# kube-apiserver, etcd, kubectl for test/helpers/kube.ts: built once from the Go module proxy and
+# cached outside the repo (scripts/kube-tools.sh: minutes cold, milliseconds warm). Not fatal here:
+# without them the kube tests skip, or fail under CI=true.
+if [ "$MODE" = all ] || [ "$MODE" = integration ]; then
+  kube_args=()
+  [ "${BATCHAIN_NO_INSTALL:-0}" = 1 ] && kube_args=(--check)
+  if kube_bin=$(bash scripts/kube-tools.sh "${kube_args[@]}"); then
+    export BATCHAIN_KUBE_BIN=${kube_bin##*$'\n'}
+  else
+    printf '[deps] kube-apiserver, etcd, kubectl not available (scripts/kube-tools.sh, see above)\n' >&2
+  fi
+fi
 
 if [ "$MODE" = all ] || [ "$MODE" = static ]; then
   step build npm run --silent build
