@@ -4,7 +4,9 @@ import { registerAudit } from './commands/audit.js'
 import { registerDownload } from './commands/download.js'
 import { registerLs } from './commands/ls.js'
 import { registerNode } from './commands/node.js'
+import { registerRepair } from './commands/repair.js'
 import { registerScheduler } from './commands/scheduler.js'
+import { registerStatus } from './commands/status.js'
 import { registerTestnet } from './commands/testnet.js'
 import { registerUpload } from './commands/upload.js'
 import { registerWorker } from './commands/worker.js'
@@ -32,6 +34,8 @@ async function main (argv: string[]): Promise<number> {
   registerDownload(program, output)
   registerLs(program, output)
   registerAudit(program, output)
+  registerRepair(program, output)
+  registerStatus(program, output)
   registerNode(program, output)
   registerTestnet(program, output)
   registerWorker(program, output)

@@ -7,7 +7,7 @@ import { createLogger } from '../core/logger.js'
 import { VERSION } from '../core/version.js'
 import { generateIdentity } from '../crypto/keys.js'
 import { dhtNetwork, staticNetwork, type StorageNetwork } from '../client/index.js'
-import { createDht, type DhtAddress } from '../dht/index.js'
+import { createDht, type Dht, type DhtAddress } from '../dht/index.js'
 import { testnetBootstraps } from '../testnet/index.js'
 import { parseContactList, type Contact, type PieceClient } from '../transfer/index.js'
 import { nodesOption } from './options.js'
@@ -15,6 +15,12 @@ import { nodesOption } from './options.js'
 export interface NetworkCliOptions { nodes?: Contact[], bootstrap?: Contact[], testnet?: string }
 
 /** --bootstrap, --testnet and --nodes: how every client command finds the network. */
+/** True when any of the network flags or variables is set. */
+export function networkGiven (opts: NetworkCliOptions): boolean {
+  return opts.nodes !== undefined || opts.bootstrap !== undefined || opts.testnet !== undefined ||
+    env('BATCHAIN_NODES') !== undefined || env('BATCHAIN_BOOTSTRAP') !== undefined || env('BATCHAIN_TESTNET_DIR') !== undefined
+}
+
 export function addNetworkOptions (cmd: Command): Command {
   return cmd
     .option('--bootstrap <list>', 'find nodes through the DHT via these bootstrap nodes, HOST:PORT,... (repeatable; also BATCHAIN_BOOTSTRAP)', nodesOption)
@@ -47,6 +53,8 @@ async function sourceOf (opts: NetworkCliOptions): Promise<Source> {
 
 export interface OpenNetwork {
   network: StorageNetwork
+  /** The client KadNode, when the network is found through the DHT. */
+  dht?: Dht
   /** Which flag or variable the network came from. */
   from: string
   close: () => Promise<void>
@@ -75,6 +83,7 @@ export async function openNetwork (opts: NetworkCliOptions, client: PieceClient,
   const network = dhtNetwork({ dht, logger: createLogger('dht-network') })
   return {
     network,
+    dht,
     from: source.from,
     close: async () => {
       await network.close()

@@ -39,6 +39,8 @@ export interface AuditOptions extends AbortOptions {
   leavesPerPiece?: number
   /** Challenges in flight. @defaultValue 16 */
   concurrency?: number
+  /** Pieces challenged per segment, picked at random (every holder of each). @defaultValue all */
+  samplePerSegment?: number
   logger?: Logger
 }
 
@@ -53,7 +55,11 @@ export async function auditFile (capability: Capability, options: AuditOptions):
   const client = options.client ?? new PieceClient()
   try {
     const { manifest } = await fetchManifest(capability.manifestId, options.locator, client, { signal: options.signal, log })
-    const refs = manifest.segments.flatMap(s => s.pieces.map((p, shard) => ({ segment: s.index, shard, ...p })))
+    const sample = options.samplePerSegment
+    const refs = manifest.segments.flatMap(s => {
+      const all = s.pieces.map((p, shard) => ({ segment: s.index, shard, id: p.id, size: p.size }))
+      return sample === undefined || sample >= all.length ? all : pickRandom(all, sample)
+    })
     const holders = await options.locator.locate(refs.map(r => r.id), options)
     const jobs: Array<() => Promise<PieceAudit>> = []
     for (const ref of refs) {
@@ -102,6 +108,13 @@ async function challenge (ref: { segment: number, shard: number, id: PieceId, si
     if (options.signal?.aborted === true) throw err
     return { ...base, state: 'failed', code: errorCode(err), reason: errorMessage(err) }
   }
+}
+
+/** `count` distinct elements of `items`, in their original order. */
+function pickRandom<T> (items: readonly T[], count: number): T[] {
+  const picked = new Set<number>()
+  while (picked.size < Math.min(count, items.length)) picked.add(randomInt(items.length))
+  return [...picked].sort((a, b) => a - b).map(i => items[i] as T)
 }
 
 async function runLimited<T> (jobs: Array<() => Promise<T>>, limit: number): Promise<T[]> {

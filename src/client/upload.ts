@@ -11,7 +11,7 @@ import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/
 import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
 import { PieceClient, type Contact, type PutGrant } from '../transfer/index.js'
 import { storeManifest } from './manifest-store.js'
-import type { PieceToPlace, PiecePlacer, PlacedPiece, PlacementFailure } from './placement.js'
+import type { PieceToPlace, PiecePlacer, PlaceOptions, PlacedPiece, PlacementFailure } from './placement.js'
 import { staticNetwork, type StorageNetwork } from './network.js'
 import { BufferPool } from './buffer-pool.js'
 import { UploadHasher } from './hasher.js'
@@ -40,6 +40,8 @@ export interface UploadOptions extends AbortOptions {
   onProgress?: (bytesDone: number) => void
   client?: PieceClient
   logger?: Logger
+  /** Nodes that get no pieces (lost or under the reputation threshold, as the durability loop knows them). */
+  exclude?: PlaceOptions['exclude']
 }
 
 export interface UploadResult {
@@ -192,7 +194,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
  * k+m pieces. Everything up to the first await is synchronous: the caller relies
  * on seg.data being consumed when this returns its promise.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions & Pick<UploadOptions, 'exclude'>): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
   const k = coder.dataShards
   const n = k + coder.parityShards
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
@@ -209,7 +211,7 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
   const ids = await hasher.pieceIds(all, shardSize, n)
   // One signature per piece, reused for every node it is sent to and kept in the manifest for repairs.
   const pieces: PieceToPlace[] = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize), grant: grantFor(id, shardSize) }))
-  const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options)
+  const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options.exclude === undefined ? { signal: options.signal } : { signal: options.signal, exclude: options.exclude })
   // Only now, with every piece acknowledged (so no socket still holds a slice of it), may
   // the buffer be reused. On failure it is simply dropped: a put may still be sending it.
   pool.give(buffer)

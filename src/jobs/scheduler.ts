@@ -1,3 +1,4 @@
+import type { JobsOptions } from 'bullmq'
 import { sleep, type AbortOptions } from '../core/abort.js'
 import { minute, second } from '../core/constants.js'
 import { InvalidArgumentError, errorCode, errorMessage } from '../core/errors.js'
@@ -28,6 +29,15 @@ export interface SchedulerInit {
     /** @defaultValue { missesToOffline: 3, graceMs: 10 min, pingTimeoutMs: 10 s } */
     policy?: Partial<KeepalivePolicy>
   }
+  /** Period of the audit tick (every registered file is audited once per period). @defaultValue 1 h */
+  auditEveryMs?: number
+  /** Period of the health check of every registered file (degraded segments are repaired). @defaultValue 5 min */
+  checkEveryMs?: number
+  /**
+   * Random DHT keys a keepalive tick looks around to register storage nodes (workers with a DHT
+   * do it). 0 when nodes come only from `seeds` and from holders that checks find. @defaultValue 0
+   */
+  discover?: number
   /** Storage nodes to register (their ids are learnt by pinging them; unreachable ones are retried). */
   seeds?: readonly Contact[]
   /** Leader lock settings. */
@@ -40,7 +50,7 @@ export interface SchedulerInit {
 export type SchedulerEvent =
   | { event: 'standby', token: string }
   | { event: 'leader', token: string }
-  | { event: 'scheduled', scheduler: string, everyMs: number, policy: KeepalivePolicy }
+  | { event: 'scheduled', scheduler: string, everyMs: number, policy?: KeepalivePolicy }
   | { event: 'registered', nodeId: string, contact: string }
   | { event: 'demoted', reason: string }
 
@@ -51,6 +61,8 @@ export interface RunningScheduler {
 }
 
 export const DEFAULT_KEEPALIVE_EVERY_MS = 30 * second
+export const DEFAULT_AUDIT_EVERY_MS = 60 * minute
+export const DEFAULT_CHECK_EVERY_MS = 5 * minute
 export const DEFAULT_KEEPALIVE_POLICY: Readonly<KeepalivePolicy> = Object.freeze({ missesToOffline: 3, graceMs: 10 * minute, pingTimeoutMs: 10 * second })
 
 export async function startScheduler (init: SchedulerInit): Promise<RunningScheduler> {
@@ -59,6 +71,12 @@ export async function startScheduler (init: SchedulerInit): Promise<RunningSched
   const parsedPolicy = keepalivePolicySchema.safeParse({ ...DEFAULT_KEEPALIVE_POLICY, ...init.keepalive?.policy })
   if (!parsedPolicy.success) throw new InvalidArgumentError(`Invalid keepalive policy: ${parsedPolicy.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
   const policy = parsedPolicy.data
+  const auditEveryMs = init.auditEveryMs ?? DEFAULT_AUDIT_EVERY_MS
+  const checkEveryMs = init.checkEveryMs ?? DEFAULT_CHECK_EVERY_MS
+  if (!Number.isInteger(auditEveryMs) || auditEveryMs < second) throw new InvalidArgumentError(`audit period must be at least 1 s, got ${auditEveryMs}`)
+  if (!Number.isInteger(checkEveryMs) || checkEveryMs < second) throw new InvalidArgumentError(`check period must be at least 1 s, got ${checkEveryMs}`)
+  const discover = init.discover ?? 0
+  if (!Number.isInteger(discover) || discover < 0 || discover > 64) throw new InvalidArgumentError(`discover must be 0..64, got ${discover}`)
   const prefix = init.prefix ?? 'batchain'
   const logger = init.logger
   const emit = (event: SchedulerEvent): void => { init.onEvent?.(event) }
@@ -75,13 +93,17 @@ export async function startScheduler (init: SchedulerInit): Promise<RunningSched
     for (let attempt = 1; !signal.aborted; attempt++) {
       try {
         await election.assertLeader({ signal })
-        await producer.queue('keepalive').upsertJobScheduler(SCHEDULER_IDS.keepaliveTick, { every: everyMs }, {
-          name: 'keepalive-tick',
-          data: { everyMs, policy },
-          opts: { attempts: QUEUE_JOB_DEFAULTS.keepalive.attempts, backoff: QUEUE_JOB_DEFAULTS.keepalive.backoff, removeOnComplete: QUEUE_JOB_DEFAULTS.keepalive.removeOnComplete, removeOnFail: QUEUE_JOB_DEFAULTS.keepalive.removeOnFail }
-        })
-        logger?.info({ scheduler: SCHEDULER_IDS.keepaliveTick, everyMs }, 'job scheduler upserted')
+        const tickOpts = (q: 'keepalive' | 'audit' | 'repair'): JobsOptions => ({ attempts: QUEUE_JOB_DEFAULTS[q].attempts, backoff: QUEUE_JOB_DEFAULTS[q].backoff, removeOnComplete: QUEUE_JOB_DEFAULTS[q].removeOnComplete, removeOnFail: QUEUE_JOB_DEFAULTS[q].removeOnFail })
+        const keepaliveData = discover > 0 ? { everyMs, policy, discover } : { everyMs, policy }
+        await producer.queue('keepalive').upsertJobScheduler(SCHEDULER_IDS.keepaliveTick, { every: everyMs }, { name: 'keepalive-tick', data: keepaliveData, opts: tickOpts('keepalive') })
         emit({ event: 'scheduled', scheduler: SCHEDULER_IDS.keepaliveTick, everyMs, policy })
+        await election.assertLeader({ signal })
+        await producer.queue('audit').upsertJobScheduler(SCHEDULER_IDS.auditTick, { every: auditEveryMs }, { name: 'audit-tick', data: { everyMs: auditEveryMs }, opts: tickOpts('audit') })
+        emit({ event: 'scheduled', scheduler: SCHEDULER_IDS.auditTick, everyMs: auditEveryMs })
+        await election.assertLeader({ signal })
+        await producer.queue('repair').upsertJobScheduler(SCHEDULER_IDS.checkTick, { every: checkEveryMs }, { name: 'check-tick', data: { everyMs: checkEveryMs }, opts: tickOpts('repair') })
+        emit({ event: 'scheduled', scheduler: SCHEDULER_IDS.checkTick, everyMs: checkEveryMs })
+        logger?.info({ keepaliveEveryMs: everyMs, auditEveryMs, checkEveryMs, discover }, 'job schedulers upserted')
         break
       } catch (err) {
         if (signal.aborted) return

@@ -12,6 +12,10 @@ import { processKeepaliveTick, processPing } from './keepalive.js'
 import { QUEUE_NAMES, parseJob, type QueueName, type TypedJob } from './payloads.js'
 import { QUEUE_JOB_DEFAULTS } from './producer.js'
 import { NodeRegistry } from './registry.js'
+import { FileRegistry } from './file-registry.js'
+import { Durability } from './durability.js'
+import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, type DurabilityJobDeps } from './durability-jobs.js'
+import type { StorageNetwork } from '../client/index.js'
 
 /**
  * BullMQ workers for the durability queues.
@@ -36,7 +40,7 @@ export interface WorkersInit {
   redis: string
   /** BullMQ and registry key prefix. @defaultValue 'batchain' */
   prefix?: string
-  /** Queues to serve; each must have a processor (QUEUES_WITH_PROCESSORS). @defaultValue all of those */
+  /** Queues to serve; each must have a processor (QUEUES_WITH_PROCESSORS). @defaultValue all of those this worker can serve (without a network: keepalive) */
   queues?: readonly QueueName[]
   /** Jobs run in parallel per queue. @defaultValue 4 */
   concurrency?: number
@@ -50,8 +54,13 @@ export interface WorkersInit {
   shutdownGraceMs?: number
   /** Recorded as processedBy on every job. @defaultValue hostname:pid */
   name?: string
-  /** Finds nodes that moved (keepalive); optional. */
+  /** Finds nodes that moved and discovers new ones (keepalive); optional. */
   dht?: Dht
+  /**
+   * Where audits and repairs find pieces and place rebuilt ones. Required to serve the audit and
+   * repair queues (the worker refuses them without it).
+   */
+  network?: StorageNetwork
   logger?: Logger
   /** Job outcomes, for a CLI or a test (never the payload: ids, names, result summaries). */
   onEvent?: (event: WorkerEvent) => void
@@ -71,6 +80,9 @@ export interface RunningWorkers {
 
 interface ProcessorContext {
   registry: NodeRegistry
+  files: FileRegistry
+  /** Present when the worker has a network (audit, repair). */
+  durability: Durability | undefined
   client: PieceClient
   queue: (name: QueueName) => Queue
   dht: Dht | undefined
@@ -79,12 +91,41 @@ interface ProcessorContext {
 
 type QueueProcessor<Q extends QueueName> = (job: TypedJob<Q>, raw: Job, ctx: ProcessorContext, signal: AbortSignal | undefined) => Promise<unknown>
 
+function durabilityDeps (ctx: ProcessorContext): DurabilityJobDeps {
+  if (ctx.durability === undefined) throw new InvalidArgumentError('This worker has no network: audit and repair jobs need one')
+  return {
+    durability: ctx.durability,
+    files: ctx.files,
+    addAudit: async jobs => await ctx.queue('audit').addBulk(jobs),
+    addRepair: async jobs => await ctx.queue('repair').addBulk(jobs),
+    logger: ctx.logger
+  }
+}
+
 /**
- * Processors by queue. Audit, repair and upload get theirs with the audit/repair work; until then
- * a worker refuses to serve them (NoProcessorError), so their jobs wait for a worker that can
- * process them instead of being completed unprocessed.
+ * Processors by queue. A queue without one (upload, until the controller's uploads land) is
+ * refused by startWorkers (NoProcessorError), so its jobs wait for a worker that can process them
+ * instead of being completed unprocessed.
  */
 const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
+  audit: async (job, raw, ctx, signal) => {
+    switch (job.name) {
+      case 'audit-tick':
+        return await processAuditTick(raw, job.data, durabilityDeps(ctx), signal)
+      case 'audit-file':
+        return await processAuditFile(job.data, durabilityDeps(ctx), signal)
+    }
+  },
+  repair: async (job, raw, ctx, signal) => {
+    switch (job.name) {
+      case 'check-tick':
+        return await processCheckTick(job.data, durabilityDeps(ctx), signal)
+      case 'repair-check':
+        return await processRepairCheck(job.data, durabilityDeps(ctx), signal)
+      case 'repair-segment':
+        return await processRepairSegment(raw, job.data, durabilityDeps(ctx), signal)
+    }
+  },
   keepalive: async (job, raw, ctx, signal) => {
     switch (job.name) {
       case 'ping':
@@ -96,6 +137,9 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
 }
 
 export const QUEUES_WITH_PROCESSORS: readonly QueueName[] = QUEUE_NAMES.filter(q => PROCESSORS[q] !== undefined)
+
+/** Queues whose processors need a network (StorageNetwork). */
+const NEEDS_NETWORK: readonly QueueName[] = ['audit', 'repair']
 
 /** Errors that no retry can fix: the job fails at once. */
 function isPermanent (err: unknown): boolean {
@@ -112,11 +156,16 @@ function failure (err: unknown): Error {
 }
 
 export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> {
-  const queues = [...new Set(init.queues ?? QUEUES_WITH_PROCESSORS)]
+  // Default: every queue with a processor that this worker can serve (audit and repair need a network).
+  const queues = [...new Set(init.queues ?? QUEUES_WITH_PROCESSORS.filter(q => init.network !== undefined || !NEEDS_NETWORK.includes(q)))]
   if (queues.length === 0) throw new InvalidArgumentError('No queues to serve')
   for (const q of queues) {
     if (!(QUEUE_NAMES as readonly string[]).includes(q)) throw new InvalidArgumentError(`Unknown queue ${JSON.stringify(q)} (known: ${QUEUE_NAMES.join(', ')})`)
     if (PROCESSORS[q] === undefined) throw new NoProcessorError(`Queue ${q} has no processor in this version; its jobs stay queued for a worker that has one (served here: ${QUEUES_WITH_PROCESSORS.join(', ')})`)
+  }
+  const withoutNetwork = queues.filter(q => NEEDS_NETWORK.includes(q))
+  if (init.network === undefined && withoutNetwork.length > 0) {
+    throw new InvalidArgumentError(`Queues ${withoutNetwork.join(', ')} need a network to find pieces: give the worker --bootstrap, --testnet or --nodes (or serve only --queues keepalive)`)
   }
   const concurrency = init.concurrency ?? 4
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new InvalidArgumentError(`concurrency must be 1..1000, got ${concurrency}`)
@@ -129,12 +178,18 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
   const redis = createRedis({ url: init.redis, role: 'worker', name: `batchain-worker-registry:${name}` })
   redis.on('error', err => { logger?.debug({ err: errorMessage(err) }, 'registry connection error') })
   const registry = new NodeRegistry({ redis, prefix, logger })
+  const files = new FileRegistry({ redis, prefix, logger })
+  // Pings need fresh connections (maxIdlePerPeer 0); audits and repairs reuse theirs.
   const client = new PieceClient({ maxIdlePerPeer: 0 })
+  const dataClient = new PieceClient()
+  const durability = init.network === undefined ? undefined : new Durability({ network: init.network, client: dataClient, nodes: registry, files, logger })
   const producers = new Map<QueueName, Queue>()
   // Owned by us, shared by the fan-out queues (see JobProducer.connection for why not BullMQ's).
   let producerRedis: Redis | undefined
   const ctx: ProcessorContext = {
     registry,
+    files,
+    durability,
     client,
     dht: init.dht,
     logger,
@@ -224,6 +279,7 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
         await Promise.all([...producers.values()].map(async q => { await q.close().catch(() => {}) }))
         if (producerRedis !== undefined) await closeRedis(producerRedis)
         client.close()
+        dataClient.close()
         await closeRedis(redis)
       })()
       await closing

@@ -9,6 +9,8 @@ import { formatSize } from '../../core/size.js'
 import { loadOrCreateIdentity } from '../../crypto/keys.js'
 import { batchainHome, recordUpload, upload } from '../../client/index.js'
 import { PieceClient } from '../../transfer/index.js'
+import { Durability, FileRegistry, NodeRegistry, closeRedis, createRedis, excludedNodes } from '../../jobs/index.js'
+import { addRedisOption, redisUrlFor, type RedisCliOptions } from '../durability.js'
 import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
 import { intOption, sizeOption } from '../options.js'
 import { peakRss, type Output } from '../output.js'
@@ -16,16 +18,18 @@ import { createProgress } from '../progress.js'
 import { interruptSignal } from '../signals.js'
 import { join } from 'node:path'
 
-interface UploadCliOptions extends NetworkCliOptions { dataShards: number, parityShards: number, segmentSize: number, name?: string }
+interface UploadCliOptions extends NetworkCliOptions, RedisCliOptions { dataShards: number, parityShards: number, segmentSize: number, name?: string, label?: boolean }
 
 export function registerUpload (program: Command, output: () => Output): void {
-  addNetworkOptions(program.command('upload')
+  const cmd = addNetworkOptions(program.command('upload')
     .description('encrypt, erasure-code and store a file; prints its read capability')
     .argument('<file>', 'file to upload'))
     .option('--data-shards <k>', 'data pieces per segment (k; k=1 stores copies)', intOption('--data-shards', 1, 24), DEFAULT_DATA_SHARDS)
     .option('--parity-shards <m>', 'parity pieces per segment (m; any k of k+m rebuild it)', intOption('--parity-shards', 1, 6), DEFAULT_PARITY_SHARDS)
     .option('--segment-size <size>', 'plaintext bytes per segment', sizeOption, DEFAULT_SEGMENT_SIZE)
     .option('--name <name>', 'name to record (default: the file name)')
+    .option('--no-label', 'register the file for audits and repairs without its name (the dashboard then shows its manifest id)')
+  addRedisOption(cmd, 'the file is registered for audits and repairs, and nodes lost or under the reputation threshold get no pieces')
     .action(async (file: string, opts: UploadCliOptions) => {
       const out = output()
       const path = resolve(file)
@@ -38,9 +42,15 @@ export function registerUpload (program: Command, output: () => Output): void {
       const { signal, dispose } = interruptSignal()
       const client = new PieceClient({ identity })
       const { network, close } = await openNetwork(opts, client, { signal })
+      const redisUrl = redisUrlFor(opts)
+      const redis = redisUrl === undefined ? undefined : createRedis({ url: redisUrl, role: 'client', name: 'batchain-upload' })
+      redis?.on('error', () => {})
       const progress = createProgress('upload', info.size, !out.json)
       try {
+        const registry = redis === undefined ? undefined : new NodeRegistry({ redis })
+        const exclude = registry === undefined ? undefined : { nodeIds: excludedNodes(await registry.list({ signal }), registry.reputation) }
         const result = await upload(createReadStream(path, { highWaterMark: 4 * MiB }), {
+          ...(exclude === undefined ? {} : { exclude }),
           network,
           client,
           identity,
@@ -63,8 +73,16 @@ export function registerUpload (program: Command, output: () => Output): void {
           parityShards: result.parityShards,
           uploadedAt: new Date().toISOString()
         })
+        let registered: string | undefined
+        if (redis !== undefined) {
+          const durability = new Durability({ network, client, files: new FileRegistry({ redis }) })
+          const name = opts.name ?? basename(path)
+          const record = await durability.register(result.capability, opts.label === false ? { owner: 'cli' } : { label: name.slice(0, 256), owner: 'cli' }, { signal })
+          registered = record.capability
+        }
         out.result({
           ...result,
+          ...(registered === undefined ? {} : { registered }),
           mbPerSecond: result.seconds > 0 ? result.size / 1e6 / result.seconds : 0,
           peakRssBytes: peakRss()
         }, (r: typeof result) => {
@@ -73,6 +91,7 @@ export function registerUpload (program: Command, output: () => Output): void {
         })
       } finally {
         progress.stop()
+        if (redis !== undefined) await closeRedis(redis)
         await close()
         client.close()
         dispose()

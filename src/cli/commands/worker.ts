@@ -2,10 +2,12 @@ import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
 import { QUEUE_NAMES, QUEUES_WITH_PROCESSORS, describeRedisUrl, isQueueName, startWorkers, type QueueName, type WorkerEvent } from '../../jobs/index.js'
+import { addNetworkOptions, networkGiven, openNetwork, type NetworkCliOptions, type OpenNetwork } from '../network.js'
 import { intOption } from '../options.js'
+import { PieceClient } from '../../transfer/index.js'
 import type { Output } from '../output.js'
 
-interface WorkerCliOptions {
+interface WorkerCliOptions extends NetworkCliOptions {
   redis?: string
   queues?: string
   concurrency: number
@@ -42,7 +44,7 @@ function shutdownRequested (): Promise<string> {
 }
 
 export function registerWorker (program: Command, output: () => Output): void {
-  program.command('worker')
+  const cmd = program.command('worker')
     .description(`run BullMQ workers for the durability queues until SIGTERM/SIGINT (queues with processors: ${QUEUES_WITH_PROCESSORS.join(', ')})`)
     .option('--redis <url>', 'Redis holding the queues, redis://HOST:PORT[/DB] (also BATCHAIN_REDIS)')
     .option('--queues <list>', `queues to serve, comma-separated (default: every queue this version has a processor for; known: ${QUEUE_NAMES.join(', ')})`)
@@ -53,12 +55,18 @@ export function registerWorker (program: Command, output: () => Output): void {
     .option('--shutdown-grace <seconds>', 'on SIGTERM, how long in-flight jobs may finish before they are cancelled', intOption('--shutdown-grace', 0, 3600), 25)
     .option('--name <name>', 'worker name recorded on the jobs it processes (default HOST:PID)')
     .option('--prefix <prefix>', 'Redis key prefix (default batchain)')
+  addNetworkOptions(cmd)
     .action(async (opts: WorkerCliOptions) => {
       const out = output()
       const redis = redisUrlOf(opts.redis)
       const queues = queuesOf(opts.queues)
       const logger = createLogger('worker')
       const stop = shutdownRequested()
+      // Audits and repairs find pieces through the network; keepalive uses its DHT to find nodes
+      // that moved and to discover new ones. The locator's client only asks (HAS), never stores.
+      let open: OpenNetwork | undefined
+      const locatorClient = new PieceClient()
+      if (networkGiven(opts)) open = await openNetwork(opts, locatorClient)
       const line = (value: unknown): void => { if (out.json) process.stdout.write(JSON.stringify(value) + '\n') }
       const running = await startWorkers({
         redis,
@@ -70,6 +78,8 @@ export function registerWorker (program: Command, output: () => Output): void {
         maxStalledCount: opts.maxStalled,
         shutdownGraceMs: opts.shutdownGrace * 1000,
         name: opts.name,
+        ...(open === undefined ? {} : { network: open.network }),
+        ...(open?.dht === undefined ? {} : { dht: open.dht }),
         logger,
         onEvent: (event: WorkerEvent) => { line(event) }
       })
@@ -78,6 +88,8 @@ export function registerWorker (program: Command, output: () => Output): void {
       const signal = await stop
       logger.info({ signal }, 'stopping: letting in-flight jobs finish')
       await running.close()
+      await open?.close()
+      locatorClient.close()
       line({ event: 'stopped', name: running.name })
     })
 }

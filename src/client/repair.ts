@@ -1,0 +1,184 @@
+import { randomInt } from 'node:crypto'
+import type { AbortOptions } from '../core/abort.js'
+import { InvalidManifestError, NotEnoughNodesError, NotEnoughPiecesError, PieceHashMismatchError, errorMessage } from '../core/errors.js'
+import type { NodeId, PieceId } from '../core/ids.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { leafCount, leafLength, pieceIdOf, verifyProof } from '../crypto/merkle.js'
+import type { PointerRecord } from '../crypto/pointer.js'
+import type { ErasureCoder } from '../erasure/index.js'
+import type { Manifest } from '../manifest/index.js'
+import { formatContact, type Contact, type PieceClient, type PutGrant } from '../transfer/index.js'
+import { goodHolders, segmentHealth, type HolderJudge, type SegmentHealthReport } from './health.js'
+import type { StorageNetwork } from './network.js'
+import { fetchShards } from './segment-fetch.js'
+
+/**
+ * Repair of one segment, without the file's key: fetch k good pieces (each checked against its id),
+ * rebuild every piece that has no good holder, store each on a new node that holds no other piece
+ * of the segment, publish its pointer record, and verify it with a fresh audit challenge.
+ *
+ * Pieces are encrypted ciphertext and their ids are Merkle roots, so the repairer can check every
+ * byte it fetches and rebuilds against the public manifest. The owner's put grant (its signature
+ * over the piece id and size, kept in the manifest) lets the node record the rebuilt piece under
+ * the owner's key, so the owner can still delete it.
+ *
+ * Re-runs are safe: `previous` (what an earlier, interrupted attempt of the same job placed, as
+ * recorded through `onPlaced`) is checked first; a placement that still holds is kept and
+ * published again instead of storing the piece a second time.
+ */
+export interface RepairSegmentOptions extends AbortOptions {
+  network: StorageNetwork
+  client: PieceClient
+  coder: ErasureCoder
+  judge: HolderJudge
+  /** Rebuild when fewer than this many pieces are good. @defaultValue k + m (any loss) */
+  threshold?: number
+  /** Nodes that must not receive a rebuilt piece (lost, untrusted), by node id. */
+  exclude?: ReadonlySet<string>
+  /** Placements recorded by an earlier attempt of this repair. */
+  previous?: readonly RepairPlacement[]
+  /** Called after each rebuilt piece is stored, before the next one (persist it for re-runs). */
+  onPlaced?: (placement: RepairPlacement) => Promise<void>
+  /** Merkle leaves challenged per rebuilt piece to verify it. @defaultValue 4 */
+  verifyLeaves?: number
+  logger?: Logger
+}
+
+export interface RepairPlacement {
+  shard: number
+  pieceId: PieceId
+  node: Contact & { nodeId: NodeId }
+  pointer?: PointerRecord
+}
+
+export interface SegmentRepairResult {
+  segment: number
+  goodBefore: number
+  goodAfter: number
+  total: number
+  /** Pieces stored by this run (or confirmed from an earlier attempt). */
+  placed: RepairPlacement[]
+  /** Bytes of rebuilt pieces stored. */
+  bytes: number
+  /** Health before and after (after: the judge's view plus the verified new holders). */
+  before: SegmentHealthReport
+  after: SegmentHealthReport
+  /** Nothing to do: the segment was at or above the threshold. */
+  skipped: boolean
+}
+
+export async function repairSegment (manifest: Manifest, index: number, options: RepairSegmentOptions): Promise<SegmentRepairResult> {
+  const layout = manifest.segments[index]
+  if (layout === undefined) throw new InvalidManifestError(`The manifest has no segment ${index} (it has ${manifest.segments.length})`)
+  const { dataShards: k, parityShards: m } = manifest.params
+  const n = k + m
+  const threshold = Math.min(n, Math.max(k, options.threshold ?? n))
+  const ids = layout.pieces.map(p => p.id)
+  const holders = await options.network.locator.locate(ids, options)
+
+  // An earlier attempt's placements that still hold count as holders of their pieces.
+  const confirmed = await confirmPrevious(options.previous ?? [], options)
+  for (const p of confirmed) {
+    const list = holders.get(p.pieceId) ?? []
+    if (!list.some(h => h.nodeId === p.node.nodeId)) holders.set(p.pieceId, [...list, p.node])
+  }
+  const before = segmentHealth(layout, holders, options.judge)
+  if (before.good >= threshold) {
+    // Pointers of confirmed earlier placements may not have been published before the crash.
+    await publish(options.network, confirmed, options)
+    return { segment: index, goodBefore: before.good, goodAfter: before.good, total: n, placed: confirmed, bytes: 0, before, after: before, skipped: true }
+  }
+  if (before.good < k) {
+    throw new NotEnoughPiecesError(`Segment ${index}: only ${before.good} good pieces, ${k} are needed to rebuild it`, { details: { segment: index, good: before.good, k } })
+  }
+  const missing = before.pieces.filter(p => p.state !== 'good').map(p => p.shard)
+  const grants = new Map<number, PutGrant>()
+  const owner = Buffer.from(manifest.owner, 'hex')
+  for (const shard of missing) {
+    const grant = layout.pieces[shard]?.grant
+    if (grant === undefined) throw new InvalidManifestError(`Piece ${shard} of segment ${index} has no owner grant in the manifest; only its owner can store it again`)
+    grants.set(shard, { owner, signature: Buffer.from(grant, 'hex') })
+  }
+
+  // k good pieces, each checked against its id; every shard rebuilt from them and checked too.
+  const fetched = await fetchShards(layout, goodHolders(layout, holders, options.judge), options.coder, options.client, { signal: options.signal, verify: true, extra: 1 })
+  let shards: Buffer[]
+  try {
+    const slots = Array.from({ length: n }, (_, i) => fetched.fetched.get(i)?.data)
+    shards = await options.coder.reconstruct(slots, layout.shardSize, options)
+  } finally {
+    fetched.release()
+  }
+  for (const shard of missing) {
+    if (pieceIdOf(shards[shard] as Buffer) !== layout.pieces[shard]?.id) {
+      throw new PieceHashMismatchError(`Segment ${index}: rebuilt piece ${shard} does not match its id (the manifest or the fetched pieces are inconsistent)`)
+    }
+  }
+
+  // New homes: no node that holds (or held) any piece of this segment, and none the caller excludes.
+  const taken = new Set<string>(options.exclude ?? [])
+  const takenAddresses = new Set<string>()
+  for (const list of holders.values()) for (const h of list) { taken.add(h.nodeId); takenAddresses.add(formatContact(h)) }
+  const placer = options.network.createPlacer(options.client, options.logger ?? createLogger('repair'), { piecesPerSegment: 1, hedge: false })
+  const placed: RepairPlacement[] = [...confirmed]
+  const after = new Map(holders)
+  let bytes = 0
+  for (const shard of missing) {
+    const id = layout.pieces[shard]?.id as PieceId
+    if (confirmed.some(p => p.shard === shard)) continue
+    const [result] = await placer.place(index, [{ id, data: shards[shard] as Buffer, grant: grants.get(shard) as PutGrant }], { signal: options.signal, exclude: { nodeIds: taken, addresses: takenAddresses } })
+    if (result === undefined) throw new NotEnoughNodesError(`No node accepted rebuilt piece ${shard} of segment ${index}`)
+    const placement: RepairPlacement = { shard, pieceId: id, node: result.node, ...(result.pointer === undefined ? {} : { pointer: result.pointer }) }
+    taken.add(result.node.nodeId)
+    takenAddresses.add(formatContact(result.node))
+    await options.onPlaced?.(placement)
+    placed.push(placement)
+    bytes += layout.shardSize
+  }
+  await publish(options.network, placed, options)
+
+  // Verify every new copy with a challenge it can only answer holding the bytes.
+  for (const p of placed) {
+    await verifyStored(p, layout.shardSize, options)
+    after.set(p.pieceId, [...(after.get(p.pieceId) ?? []).filter(h => h.nodeId !== p.node.nodeId), p.node])
+  }
+  const newHolders = new Set(placed.map(p => `${p.pieceId}@${p.node.nodeId}`))
+  const judgeAfter: HolderJudge = (pieceId, holder) => newHolders.has(`${pieceId}@${holder.nodeId}`) ? 'good' : options.judge(pieceId, holder)
+  const afterReport = segmentHealth(layout, after, judgeAfter)
+  return { segment: index, goodBefore: before.good, goodAfter: afterReport.good, total: n, placed, bytes, before, after: afterReport, skipped: false }
+}
+
+async function publish (network: StorageNetwork, placed: readonly RepairPlacement[], options: AbortOptions): Promise<void> {
+  const records = placed.flatMap(p => p.pointer === undefined ? [] : [p.pointer])
+  if (records.length > 0) await network.publish(records, options)
+}
+
+/** Earlier placements whose node still answers HAS for the piece (the rest are placed again). */
+async function confirmPrevious (previous: readonly RepairPlacement[], options: RepairSegmentOptions): Promise<RepairPlacement[]> {
+  const out: RepairPlacement[] = []
+  for (const p of previous) {
+    try {
+      const { have, nodeId } = await options.client.has(p.node, [p.pieceId], options)
+      if (have[0] === true && nodeId === p.node.nodeId) out.push(p)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      options.logger?.info({ node: formatContact(p.node), err: errorMessage(err) }, 'an earlier repair placement is gone; placing that piece again')
+    }
+  }
+  return out
+}
+
+async function verifyStored (p: RepairPlacement, size: number, options: RepairSegmentOptions): Promise<void> {
+  const count = leafCount(size)
+  const wanted = Math.min(options.verifyLeaves ?? 4, count)
+  const picked = new Set<number>()
+  while (picked.size < wanted) picked.add(randomInt(count))
+  const leaves = [...picked].sort((a, b) => a - b)
+  const answer = await options.client.audit(p.node, p.pieceId, leaves, options)
+  const root = Buffer.from(p.pieceId, 'hex')
+  const ok = answer.leafCount === count && leaves.every((leaf, i) => {
+    const data = answer.leaves[i] as Buffer
+    return data.length === leafLength(size, leaf) && verifyProof(root, leaf, count, data, answer.proofs[i] ?? [])
+  })
+  if (!ok) throw new PieceHashMismatchError(`Rebuilt piece ${p.pieceId.slice(0, 16)}… does not verify on ${formatContact(p.node)}`)
+}

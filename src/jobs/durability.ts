@@ -1,0 +1,225 @@
+import type { AbortOptions } from '../core/abort.js'
+import type { PieceId } from '../core/ids.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { auditFile, fetchManifest, repairSegment, segmentHealth, trustEveryHolder, type AuditReport, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type StorageNetwork } from '../client/index.js'
+import { parseCapability, toVerifyCapability, type VerifyCapability } from '../crypto/capability.js'
+import { createErasureCoder, type ErasureCoder } from '../erasure/index.js'
+import type { Manifest } from '../manifest/index.js'
+import type { PieceClient } from '../transfer/index.js'
+import type { FileRegistry } from './file-registry.js'
+import { PIECE_STATE_LETTERS, type FileRecord } from './file-state.js'
+import { excludedNodes, registryJudge } from './judge.js'
+import type { NodeRecord } from './node-state.js'
+import type { NodeRegistry } from './registry.js'
+
+/**
+ * The durability operations on one file — health check, audit, segment repair — as the worker's
+ * processors and the CLI's `--now` run them. With registries (Redis) they judge holders by
+ * keepalive state, reputation and failed audits, and record what they find; without, every holder
+ * that answers counts (a plain client's view) and nothing is recorded.
+ *
+ * Only verify capabilities are needed: a read capability given here is reduced to its verify
+ * capability before anything else, and the key goes no further.
+ */
+export interface DurabilityInit {
+  network: StorageNetwork
+  client: PieceClient
+  nodes?: NodeRegistry
+  files?: FileRegistry
+  logger?: Logger
+  /** Manifests kept in memory (they are immutable: the id is their hash). @defaultValue 32 */
+  manifestCache?: number
+  /** Segments located per batch during a check (bounds memory for large files). @defaultValue 64 */
+  checkBatch?: number
+}
+
+export interface FileCheck {
+  manifestId: string
+  capability: string
+  dataShards: number
+  parityShards: number
+  threshold: number
+  segments: SegmentHealthReport[]
+  /** Segments under the threshold, worst (fewest good pieces) first. */
+  degraded: Array<{ index: number, good: number }>
+  /** Holders seen that the node registry did not know (now registered). */
+  registered: number
+}
+
+export interface AuditRunOptions extends AbortOptions {
+  samplePerSegment?: number
+  leavesPerPiece?: number
+}
+
+export class Durability {
+  private readonly manifests = new Map<string, Manifest>()
+  private readonly coders = new Map<string, Promise<ErasureCoder>>()
+
+  constructor (private readonly init: DurabilityInit) {}
+
+  /** The verify capability of a capability string (read or verify), parsed. */
+  static verifyOf (capability: string): VerifyCapability {
+    return toVerifyCapability(parseCapability(capability))
+  }
+
+  async manifest (manifestId: string, options: AbortOptions = {}): Promise<Manifest> {
+    const cached = this.manifests.get(manifestId)
+    if (cached !== undefined) {
+      this.manifests.delete(manifestId)
+      this.manifests.set(manifestId, cached)
+      return cached
+    }
+    const log = this.init.logger ?? createLogger('durability')
+    const { manifest } = await fetchManifest(manifestId as PieceId, this.init.network.locator, this.init.client, { signal: options.signal, log })
+    this.manifests.set(manifestId, manifest)
+    while (this.manifests.size > (this.init.manifestCache ?? 32)) this.manifests.delete(this.manifests.keys().next().value as string)
+    return manifest
+  }
+
+  /** Adds a file to the registry (or refreshes its facts). Needs the file registry. */
+  async register (capability: string, extra: { label?: string, owner?: string, repairThreshold?: number }, options: AbortOptions = {}): Promise<FileRecord> {
+    const files = this.requireFiles()
+    const cap = Durability.verifyOf(capability)
+    const manifest = await this.manifest(cap.manifestId, options)
+    const { dataShards, parityShards } = manifest.params
+    return await files.register({
+      manifestId: cap.manifestId,
+      capability: `batchain:v1:${cap.manifestId}`,
+      dataShards,
+      parityShards,
+      segments: manifest.segments.length,
+      storedBytes: manifest.segments.reduce((sum, s) => sum + s.shardSize * s.pieces.length, 0),
+      createdAt: manifest.createdAt,
+      ...extra
+    }, options)
+  }
+
+  /** Health of every segment; with registries, recorded and unseen holders registered. */
+  async check (capability: string, options: AbortOptions = {}): Promise<FileCheck> {
+    const cap = Durability.verifyOf(capability)
+    const manifest = await this.manifest(cap.manifestId, options)
+    const { dataShards: k, parityShards: m } = manifest.params
+    const record = await this.init.files?.get(cap.manifestId, options)
+    const threshold = record?.repairThreshold ?? k + m
+    const { judge, nodes } = await this.judge(record, options)
+    const segments: SegmentHealthReport[] = []
+    const batch = this.init.checkBatch ?? 64
+    for (let start = 0; start < manifest.segments.length; start += batch) {
+      const layouts = manifest.segments.slice(start, start + batch)
+      const holders = await this.init.network.locator.locate(layouts.flatMap(l => l.pieces.map(p => p.id)), options)
+      for (const layout of layouts) segments.push(segmentHealth(layout, holders, judge))
+    }
+    let registered = 0
+    const perNode: Record<string, number> = {}
+    for (const s of segments) {
+      for (const p of s.pieces) {
+        for (const h of p.holders) {
+          perNode[h.nodeId] = (perNode[h.nodeId] ?? 0) + 1
+          if (this.init.nodes !== undefined && nodes !== undefined && !nodes.has(h.nodeId)) {
+            const [host, port] = splitContact(h.node)
+            const rec = await this.init.nodes.register({ nodeId: h.nodeId, piece: { host, port } }, options)
+            nodes.set(h.nodeId, rec)
+            registered++
+          }
+        }
+      }
+    }
+    if (record !== undefined && this.init.files !== undefined) {
+      await this.init.files.recordHealth(cap.manifestId, segments.map(s => ({ index: s.index, good: s.good, total: s.total, states: statesOf(s) })), perNode, options)
+    }
+    const degraded = segments.filter(s => s.good < threshold).map(s => ({ index: s.index, good: s.good })).sort((a, b) => a.good - b.good || a.index - b.index)
+    return { manifestId: cap.manifestId, capability: `batchain:v1:${cap.manifestId}`, dataShards: k, parityShards: m, threshold, segments, degraded, registered }
+  }
+
+  /**
+   * Challenges a random sample of the file's pieces (every holder of each) for random Merkle
+   * leaves, checked against the manifest's roots. Every answer counts for or against its node's
+   * reputation; a garbage answer counts against that node only.
+   */
+  async audit (capability: string, options: AuditRunOptions = {}): Promise<AuditReport> {
+    const cap = Durability.verifyOf(capability)
+    const report = await auditFile(cap, {
+      locator: this.init.network.locator,
+      client: this.init.client,
+      signal: options.signal,
+      ...(options.samplePerSegment === undefined ? {} : { samplePerSegment: options.samplePerSegment }),
+      ...(options.leavesPerPiece === undefined ? {} : { leavesPerPiece: options.leavesPerPiece }),
+      ...(this.init.logger === undefined ? {} : { logger: this.init.logger })
+    })
+    if (this.init.nodes !== undefined) {
+      for (const p of report.pieces) {
+        if (p.nodeId === null || p.state === 'missing') continue
+        await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
+      }
+    }
+    await this.init.files?.recordAudit(cap.manifestId, { at: Date.now(), challenges: report.pieces.map(p => ({ pieceId: p.pieceId, nodeId: p.nodeId, state: p.state })) }, options)
+    return report
+  }
+
+  /** Rebuilds the pieces of one segment that have no good holder (see client/repair.ts). */
+  async repair (capability: string, segment: number, options: AbortOptions & { previous?: readonly RepairPlacement[], onPlaced?: (p: RepairPlacement) => Promise<void> } = {}): Promise<SegmentRepairResult> {
+    const started = performance.now()
+    const cap = Durability.verifyOf(capability)
+    const manifest = await this.manifest(cap.manifestId, options)
+    const record = await this.init.files?.get(cap.manifestId, options)
+    const { judge, nodes } = await this.judge(record, options)
+    const policy = this.init.nodes?.reputation
+    const result = await repairSegment(manifest, segment, {
+      network: this.init.network,
+      client: this.init.client,
+      coder: await this.coder(manifest.params.dataShards, manifest.params.parityShards),
+      judge,
+      threshold: record?.repairThreshold ?? manifest.params.dataShards + manifest.params.parityShards,
+      exclude: nodes === undefined || policy === undefined ? new Set() : excludedNodes(nodes.values(), policy),
+      signal: options.signal,
+      ...(options.previous === undefined ? {} : { previous: options.previous }),
+      ...(options.onPlaced === undefined ? {} : { onPlaced: options.onPlaced }),
+      ...(this.init.logger === undefined ? {} : { logger: this.init.logger })
+    })
+    if (this.init.files !== undefined && record !== undefined) {
+      await this.init.files.recordRepair(cap.manifestId, {
+        at: Date.now(),
+        segment,
+        rebuilt: result.skipped ? 0 : result.placed.length,
+        bytes: result.bytes,
+        goodBefore: result.goodBefore,
+        goodAfter: result.goodAfter,
+        states: statesOf(result.after),
+        seconds: (performance.now() - started) / 1000
+      }, options)
+    }
+    return result
+  }
+
+  private async judge (record: FileRecord | undefined, options: AbortOptions): Promise<{ judge: HolderJudge, nodes: Map<string, NodeRecord> | undefined }> {
+    if (this.init.nodes === undefined) return { judge: trustEveryHolder, nodes: undefined }
+    const nodes = new Map((await this.init.nodes.list(options)).map(n => [n.nodeId, n]))
+    return { judge: registryJudge(nodes, record, this.init.nodes.reputation), nodes }
+  }
+
+  private async coder (k: number, m: number): Promise<ErasureCoder> {
+    const key = `${k}+${m}`
+    let coder = this.coders.get(key)
+    if (coder === undefined) {
+      coder = createErasureCoder(k, m)
+      coder.catch(() => { this.coders.delete(key) })
+      this.coders.set(key, coder)
+    }
+    return await coder
+  }
+
+  private requireFiles (): FileRegistry {
+    if (this.init.files === undefined) throw new Error('This operation needs the file registry (Redis)')
+    return this.init.files
+  }
+}
+
+/** The compact per-piece picture of a segment (PIECE_STATE_LETTERS). */
+export function statesOf (segment: SegmentHealthReport): string {
+  return segment.pieces.map(p => PIECE_STATE_LETTERS[p.state]).join('')
+}
+
+function splitContact (text: string): [string, number] {
+  const at = text.lastIndexOf(':')
+  return [text.slice(0, at).replace(/^\[|\]$/g, ''), Number(text.slice(at + 1))]
+}
