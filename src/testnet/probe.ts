@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { isIP } from 'node:net'
 import { deadlineSignal, type AbortOptions } from '../core/abort.js'
 import { silentLogger } from '../core/logger.js'
@@ -5,6 +6,7 @@ import { generateIdentity } from '../crypto/keys.js'
 import type { Dht, DhtAddress, NodeInfo } from '../dht/types.js'
 import { PieceClient } from '../transfer/client.js'
 import type { Contact } from '../transfer/contact.js'
+import { redisCommand, type RespValue } from './resp.js'
 
 /** Asks processes whether they answer; shared by all probes of one `status`, closed after. */
 export interface Prober {
@@ -12,6 +14,10 @@ export interface Prober {
   pingPiece: (contact: Contact, options?: AbortOptions) => Promise<{ rtt: number }>
   /** INFO of a KadNode, verified (signature, node id, KadNode identity). Throws when it does not answer. */
   dhtInfo: (address: DhtAddress, options?: AbortOptions) => Promise<NodeInfo>
+  /** One command to the Redis at redis://HOST:PORT on a fresh connection; its reply. Throws on an error reply or no answer. */
+  redis: (url: string, args: readonly string[], options?: AbortOptions) => Promise<RespValue>
+  /** GET `url` (http only); the status code. Throws when nothing answers. */
+  httpStatus: (url: string, options?: AbortOptions) => Promise<number>
   close: () => Promise<void>
 }
 
@@ -56,6 +62,12 @@ export function createProber (options: ProberOptions = {}): Prober {
         clear()
       }
     },
+    async redis (url, args, abort = {}) {
+      return await redisCommand(url, args, { ...abort, timeoutMs })
+    },
+    async httpStatus (url, abort = {}) {
+      return await httpStatus(url, timeoutMs, abort)
+    },
     async close () {
       pieces?.close()
       const started = [...dhts.values()]
@@ -68,5 +80,21 @@ export function createProber (options: ProberOptions = {}): Prober {
         }
       }))
     }
+  }
+}
+
+async function httpStatus (url: string, timeoutMs: number, abort: AbortOptions): Promise<number> {
+  const { signal, clear } = deadlineSignal(abort.signal, timeoutMs)
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'GET', signal, agent: false, headers: { connection: 'close' } }, res => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.once('error', err => { reject(signal.aborted && abort.signal?.aborted !== true ? new Error(`no answer from ${url} within ${timeoutMs} ms`) : err) })
+      req.end()
+    })
+  } finally {
+    clear()
   }
 }

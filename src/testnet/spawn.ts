@@ -23,6 +23,8 @@ export interface StartDetachedOptions<T> extends AbortOptions {
    * line that does not hold what it must).
    */
   ready: (line: JsonLine, pid: number) => T | undefined
+  /** Like `ready`, for the lines that are not JSON (a process that logs plain text, e.g. redis-server). */
+  readyText?: (line: string, pid: number) => T | undefined
   /** The process must be ready within this many ms. @defaultValue 30_000 */
   timeoutMs?: number
   /** How often the log is read for new lines. @defaultValue 50 */
@@ -80,6 +82,11 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
     exitInfo = sig !== null ? `signal ${sig}` : `code ${String(code)}`
     resolve()
   }))
+  const readyValue = (line: string): T | undefined => {
+    const json = parseJsonLine(line)
+    if (json !== undefined) return options.ready(json, pid)
+    return options.readyText?.(line, pid)
+  }
   const reader = await open(options.logFile, 'r')
   const lines = new LineReader(reader, offset)
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
@@ -88,11 +95,9 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
   try {
     for (;;) {
       for (const line of await lines.next()) {
-        const json = parseJsonLine(line)
-        if (json === undefined) continue
         let value: T | undefined
         try {
-          value = options.ready(json, pid)
+          value = readyValue(line)
         } catch (err) {
           throw new TestnetStartError(`${name} printed a bad ready line: ${errorMessage(err)}`, { cause: err, details: { name, pid } })
         }
@@ -103,8 +108,8 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
       }
       if (exitInfo !== undefined) {
         // Lines written just before exiting are read before judging.
-        const rest = (await lines.next()).map(parseJsonLine).filter(j => j !== undefined)
-        if (rest.some(json => { try { return options.ready(json, pid) !== undefined } catch { return true } })) {
+        const rest = await lines.next()
+        if (rest.some(line => { try { return readyValue(line) !== undefined } catch { return true } })) {
           throw new TestnetStartError(`${name} exited (${exitInfo}) right after its ready line`, { details: { name, pid, logFile: options.logFile } })
         }
         throw new TestnetStartError(`${name} exited (${exitInfo}) before it was ready${reasonSuffix(lines.tail())}`, { details: { name, pid, logFile: options.logFile } })
@@ -134,6 +139,8 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
     }
   }
 }
+
+const REDIS_WARNING = /^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ # (.*)$/
 
 function reasonSuffix (tail: string | undefined): string {
   return tail === undefined ? '' : `: ${tail}`
@@ -193,8 +200,8 @@ class LineReader {
   /**
    * One line saying why a process failed, from its last lines, by preference: an error-level JSON
    * log line's message; a line that states an error (`batchain: …`, commander's `error: …`, a
-   * thrown `SomeError: …` of a crash); any line mentioning an error; the last line. Cut to 300
-   * characters.
+   * thrown `SomeError: …` of a crash); redis-server's last warning; any line mentioning an error;
+   * the last line. Cut to 300 characters.
    */
   tail (): string | undefined {
     const lines = this.partial.trim() === '' ? this.recent : [...this.recent, this.partial.trim()]
@@ -212,6 +219,10 @@ class LineReader {
       return json.msg + (typeof err === 'string' ? `: ${err}` : '')
     }) ??
       last(line => /^(batchain|error|[A-Za-z]*Error)(\s*\[[^\]]*\])?: /.test(line) ? line : undefined) ??
+      // redis-server: "PID:ROLE DATE TIME # message" is its warning level; a fatal reason is the
+      // last such line, or the one before "Failed listening on port … aborting."
+      last(line => { const m = REDIS_WARNING.exec(line); return m !== null && !/^(WARNING |Failed listening)/.test(m[1]!) ? m[1] : undefined }) ??
+      last(line => REDIS_WARNING.exec(line)?.[1]) ??
       last(line => /error/i.test(line) ? line : undefined) ??
       lines.at(-1)
     return pick === undefined ? undefined : pick.replace(/\s+/g, ' ').slice(0, 300)

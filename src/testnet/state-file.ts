@@ -4,7 +4,7 @@ import { TestnetNotFoundError, TestnetStateError, errorMessage } from '../core/e
 import type { DhtAddress } from '../dht/types.js'
 import { formatContact, parseContact } from '../transfer/contact.js'
 import { writeFileAtomic } from './atomic-file.js'
-import { BOOTSTRAP_FILE, STATE_FILE, TESTNET_STATE_VERSION, testnetStateSchema, type TestnetState } from './state.js'
+import { BOOTSTRAP_FILE, REDIS_URL_FILE, STATE_FILE, TESTNET_STATE_VERSION, testnetStateSchema, type TestnetState } from './state.js'
 
 /** Environment variable naming a testnet directory (the default of client commands' --testnet). */
 export const TESTNET_DIR_ENV = 'BATCHAIN_TESTNET_DIR'
@@ -18,6 +18,10 @@ export function statePath (dir: string): string {
 
 export function bootstrapPath (dir: string): string {
   return join(resolve(dir), BOOTSTRAP_FILE)
+}
+
+export function redisUrlPath (dir: string): string {
+  return join(resolve(dir), REDIS_URL_FILE)
 }
 
 /**
@@ -59,10 +63,16 @@ export async function saveBootstrapList (dir: string, addresses: readonly DhtAdd
   await writeFileAtomic(bootstrapPath(dir), addresses.map(a => formatContact(a) + '\n').join(''))
 }
 
-/** Removes the state and bootstrap files (after a failed `up`). */
+/** Writes DIR/redis.url atomically: the URL and a newline. */
+export async function saveRedisUrl (dir: string, url: string): Promise<void> {
+  await writeFileAtomic(redisUrlPath(dir), url + '\n')
+}
+
+/** Removes the state, bootstrap and Redis URL files (before `up`, and after a failed one). */
 export async function removeTestnetFiles (dir: string): Promise<void> {
   await rm(statePath(dir), { force: true })
   await rm(bootstrapPath(dir), { force: true })
+  await rm(redisUrlPath(dir), { force: true })
 }
 
 /**
@@ -88,6 +98,29 @@ export async function testnetBootstraps (dir: string): Promise<DhtAddress[]> {
   }
   if (out.length === 0) throw new TestnetStateError(`${file} lists no bootstrap address`, { details: { file } })
   return out
+}
+
+/**
+ * The Redis of a testnet's jobs processes (redis://HOST:PORT), from DIR/redis.url (blank lines and
+ * `#` comments ignored), for commands given `--testnet DIR` or BATCHAIN_TESTNET_DIR. Only the file
+ * is read, so a hand-written DIR/redis.url can point at any Redis.
+ * Throws TestnetNotFoundError when the file is missing (no testnet, or one started with
+ * `--no-jobs`), TestnetStateError when it holds no redis:// or rediss:// URL.
+ */
+export async function testnetRedisUrl (dir: string): Promise<string> {
+  const file = redisUrlPath(dir)
+  const text = await readSmallFile(file, () => new TestnetNotFoundError(`No Redis in testnet ${resolve(dir)}: ${REDIS_URL_FILE} is missing (no testnet there, or it was started with --no-jobs)`, { details: { dir: resolve(dir) } }))
+  const line = text.split(/\r?\n/).map(l => l.trim()).find(l => l !== '' && !l.startsWith('#'))
+  let url: URL | undefined
+  try {
+    url = line === undefined ? undefined : new URL(line)
+  } catch {
+    url = undefined
+  }
+  if (line === undefined || url === undefined || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new TestnetStateError(`${file} holds no Redis URL (redis://HOST:PORT)`, { details: { file } })
+  }
+  return line
 }
 
 /**

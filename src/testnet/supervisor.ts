@@ -10,14 +10,16 @@ import { isProcessAlive, signalProcess, waitForExit } from './liveness.js'
 import { createProber } from './probe.js'
 import { selfCliCommand } from './self-command.js'
 import { startDetached } from './spawn.js'
-import { PROCESS_NAME, TESTNET_STATE_VERSION, type TestnetProcess, type TestnetState } from './state.js'
-import { loadTestnet, removeTestnetFiles, saveBootstrapList, saveTestnet } from './state-file.js'
+import { PROCESS_NAME, TESTNET_STATE_VERSION, type ProcessBase, type TestnetProcess, type TestnetState } from './state.js'
+import { loadTestnet, removeTestnetFiles, saveBootstrapList, saveRedisUrl, saveTestnet } from './state-file.js'
 
 export interface TestnetSupervisorOptions {
-  /** The testnet directory: testnet.json, bootstrap.txt, nodes/<name>/, logs/<name>.log. */
+  /** The testnet directory: testnet.json, bootstrap.txt, redis.url, nodes/<name>/, redis/, logs/<name>.log. */
   dir: string
   /** How to run this package's CLI: [executable, ...arguments]. @defaultValue selfCliCommand() */
   cli?: readonly string[]
+  /** The redis-server to run (a name looked up in PATH, or a path). @defaultValue 'redis-server' */
+  redisServer?: string
   /** Environment of started processes (BATCHAIN_LOG_LEVEL is set per process; BATCHAIN_BOOTSTRAP is removed). @defaultValue process.env */
   env?: NodeJS.ProcessEnv
   /** Each process must print its ready line within this many ms. @defaultValue 30_000 */
@@ -38,7 +40,11 @@ export interface TestnetSupervisorOptions {
 export type ProcessStatus = TestnetProcess & {
   /** The pid is alive and is still the process that was started (not a zombie, not a reused pid). */
   alive: boolean
-  /** Alive and answering on its ports (storage: piece-server PING; bootstrap: DHT INFO with its node id). */
+  /**
+   * Alive and answering: storage: piece-server PING; bootstrap: DHT INFO with its node id; redis:
+   * PING; scheduler: a scheduler holds the leader lock in its Redis; dashboard: GET /healthz is
+   * 200; worker: alive is enough (it has no port).
+   */
   online: boolean
   /** Why it is not online. */
   reason?: string
@@ -76,8 +82,8 @@ export interface TestnetSupervisor {
   readonly dir: string
   /**
    * Starts the planned processes stage by stage and waits until each is ready; writes testnet.json
-   * after every ready process (so `down` can stop them even if `up` dies) and bootstrap.txt at the
-   * end. Refuses (TestnetRunningError) when a process of the testnet already in DIR is alive; a
+   * after every ready process (so `down` can stop them even if `up` dies), and bootstrap.txt and
+   * redis.url after each stage that started bootstraps or Redis (later stages' processes read them). Refuses (TestnetRunningError) when a process of the testnet already in DIR is alive; a
    * state whose processes are all dead is replaced. On any failure, or abort, everything this call
    * started is stopped and the state files are removed before the error is thrown.
    */
@@ -136,10 +142,11 @@ export function createTestnetSupervisor (options: TestnetSupervisorOptions): Tes
         const limit = pLimit(settings.concurrency)
         for (const stage of [...new Set(plan.map(p => p.stage))].sort((a, b) => a - b)) {
           const bootstraps = seeds(state.processes)
+          const earlier = [...state.processes]
           await Promise.allSettled(plan.filter(p => p.stage === stage).map(async spec => await limit(async () => {
             try {
               controller.signal.throwIfAborted()
-              const entry = await startOne(spec, cli, bootstraps, controller.signal)
+              const entry = await startOne(spec, cli, bootstraps, earlier, controller.signal)
               state.processes.push(entry)
               await persist()
               options.onReady?.(entry)
@@ -149,6 +156,7 @@ export function createTestnetSupervisor (options: TestnetSupervisorOptions): Tes
             }
           })))
           if (firstError !== undefined) throw firstError
+          await saveClientFiles(state.processes)
         }
         await saveBootstrapList(dir, seeds(state.processes))
         state.status = 'running'
@@ -169,27 +177,46 @@ export function createTestnetSupervisor (options: TestnetSupervisorOptions): Tes
     }
   }
 
-  async function startOne (spec: PlannedProcess, cli: readonly string[], bootstraps: readonly DhtAddress[], signal: AbortSignal): Promise<TestnetProcess> {
-    const kind = kindOf(spec.role)
-    const dataDir = join(dir, 'nodes', spec.name)
-    const logFile = join(dir, 'logs', `${spec.name}.log`)
+  /** bootstrap.txt and redis.url as soon as there is something to write: the next stage may read them. */
+  async function saveClientFiles (processes: readonly TestnetProcess[]): Promise<void> {
+    const list = seeds(processes)
+    if (list.length > 0) await saveBootstrapList(dir, list)
+    const redis = processes.find(p => p.role === 'redis')
+    if (redis !== undefined) await saveRedisUrl(dir, redis.url)
+  }
+
+  async function startOne (planned: PlannedProcess, cli: readonly string[], bootstraps: readonly DhtAddress[], started: readonly TestnetProcess[], signal: AbortSignal): Promise<TestnetProcess> {
+    const kind = kindOf(planned.role)
+    const dataDir = kind.dataDir?.(planned, dir) ?? join(dir, 'nodes', planned.name)
+    const logFile = join(dir, 'logs', `${planned.name}.log`)
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
-    const argv = kind.argv(spec, { cli, dataDir, bootstraps })
+    const ctx = { cli, dataDir, bootstraps, dir, started, redisServer: options.redisServer ?? 'redis-server' }
     // A seed list from the environment must not pull the first bootstrap (started with no
-    // --bootstrap) into another network.
-    const { BATCHAIN_BOOTSTRAP: _seeds, ...inherited } = options.env ?? process.env
-    const env = { ...inherited, BATCHAIN_LOG_LEVEL: spec.logLevel ?? 'info' }
-    const started = await startDetached({
-      name: spec.name,
-      argv,
-      env,
-      cwd: dir,
-      logFile,
-      timeoutMs: settings.readyTimeoutMs,
-      signal,
-      ready: (line, pid) => kind.fromReady(line, { name: spec.name, pid, host: spec.host, dataDir, logFile, startedAt: new Date().toISOString() }, spec)
-    })
-    return started.procStart === undefined ? started.ready : { ...started.ready, procStart: started.procStart }
+    // --bootstrap) into another network; a Redis or testnet from the environment is not this one's.
+    const { BATCHAIN_BOOTSTRAP: _seeds, BATCHAIN_REDIS: _redis, BATCHAIN_TESTNET_DIR: _testnet, ...inherited } = options.env ?? process.env
+    const env = { ...inherited, BATCHAIN_LOG_LEVEL: planned.logLevel ?? 'info' }
+    for (let attempt = 1; ; attempt++) {
+      const spec = await kind.prepare?.(planned, ctx) ?? planned
+      const base = (pid: number): ProcessBase => ({ name: spec.name, pid, host: spec.host, dataDir, logFile, startedAt: new Date().toISOString() })
+      try {
+        const result = await startDetached({
+          name: spec.name,
+          argv: kind.argv(spec, ctx),
+          env,
+          cwd: dir,
+          logFile,
+          timeoutMs: settings.readyTimeoutMs,
+          signal,
+          ready: (line, pid) => kind.fromReady(line, base(pid), spec),
+          ...(kind.fromText === undefined ? {} : { readyText: (line: string, pid: number) => kind.fromText?.(line, base(pid), spec) })
+        })
+        return result.procStart === undefined ? result.ready : { ...result.ready, procStart: result.procStart }
+      } catch (err) {
+        // The port chosen for it was taken before it could bind: choose another.
+        if (attempt < 3 && !signal.aborted && kind.retryStart?.(err, spec) === true) continue
+        throw err
+      }
+    }
   }
 
   async function refuseIfRunning (): Promise<void> {

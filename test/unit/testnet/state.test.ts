@@ -4,9 +4,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TestnetNotFoundError, TestnetStateError } from '../../../src/core/errors.js'
 import {
-  BOOTSTRAP_FILE, STATE_FILE, TESTNET_DIR_ENV, loadTestnet, saveTestnet, testnetBootstraps, testnetDirFrom, type TestnetState
+  BOOTSTRAP_FILE, REDIS_URL_FILE, STATE_FILE, TESTNET_DIR_ENV, loadTestnet, saveTestnet, testnetBootstraps, testnetDirFrom, testnetRedisUrl, type TestnetState
 } from '../../../src/testnet/index.js'
-import { saveBootstrapList } from '../../../src/testnet/state-file.js'
+import { removeTestnetFiles, saveBootstrapList, saveRedisUrl } from '../../../src/testnet/state-file.js'
 import { withTempDir } from '../../helpers/tmp.js'
 
 const id = (c: string): string => c.repeat(64)
@@ -81,6 +81,75 @@ describe('testnet state file', () => {
       state.processes[0]!.pid = -1
       await assert.rejects(saveTestnet(dir, state))
       await assert.rejects(loadTestnet(dir), TestnetNotFoundError)
+    })
+  })
+})
+
+/** A state with the jobs processes too (what `testnet up` writes unless --no-jobs). */
+function jobsState (dir: string): TestnetState {
+  const state = sampleState(dir)
+  const now = state.createdAt
+  const common = (name: string, pid: number): { name: string, pid: number, host: string, dataDir: string, logFile: string, startedAt: string } =>
+    ({ name, pid, host: '127.0.0.1', dataDir: join(dir, 'nodes', name), logFile: join(dir, 'logs', `${name}.log`), startedAt: now })
+  state.processes.push(
+    { ...common('redis', 103), dataDir: join(dir, 'redis'), role: 'redis', port: 6390, url: 'redis://127.0.0.1:6390' },
+    { ...common('worker', 104), role: 'worker', redis: 'redis://127.0.0.1:6390', workerName: 'host:104', queues: ['keepalive', 'audit'] },
+    { ...common('scheduler', 105), role: 'scheduler', redis: 'redis://127.0.0.1:6390', token: 'host:105:0011aabb', grace: 0, keepaliveEvery: 30 },
+    { ...common('dashboard', 106), role: 'dashboard', redis: 'redis://127.0.0.1:6390', port: 8080, url: 'http://127.0.0.1:8080' }
+  )
+  return state
+}
+
+describe('testnet state file: the jobs processes', () => {
+  test('redis, worker, scheduler and dashboard entries round-trip', async () => {
+    await withTempDir('testnet-state', async dir => {
+      const state = jobsState(dir)
+      await saveTestnet(dir, state)
+      assert.deepEqual(await loadTestnet(dir), state)
+    })
+  })
+
+  test('entries missing what their role needs are refused', async () => {
+    await withTempDir('testnet-state', async dir => {
+      const good = jobsState(dir)
+      const cases: Array<[string, (s: TestnetState) => void, RegExp]> = [
+        ['redis without url', s => { delete (s.processes[2] as { url?: string }).url }, /processes\.2\.url/],
+        ['redis url not redis://', s => { (s.processes[2] as { url: string }).url = 'http://127.0.0.1:6390' }, /processes\.2\.url/],
+        ['worker without queues', s => { delete (s.processes[3] as { queues?: string[] }).queues }, /processes\.3\.queues/],
+        ['scheduler without token', s => { delete (s.processes[4] as { token?: string }).token }, /processes\.4\.token/],
+        ['negative grace', s => { (s.processes[4] as { grace: number }).grace = -1 }, /processes\.4\.grace/],
+        ['dashboard url not http', s => { (s.processes[5] as { url: string }).url = 'file:///etc/passwd' }, /processes\.5\.url/]
+      ]
+      for (const [what, spoil, message] of cases) {
+        const state = structuredClone(good)
+        spoil(state)
+        await writeFile(join(dir, STATE_FILE), JSON.stringify(state))
+        await assert.rejects(loadTestnet(dir), (err: unknown) => err instanceof TestnetStateError && message.test(err.message), what)
+      }
+    })
+  })
+})
+
+describe('redis.url: the Redis of clients given --testnet', () => {
+  test('testnetRedisUrl reads what saveRedisUrl wrote, skipping blanks and comments; removeTestnetFiles removes it', async () => {
+    await withTempDir('testnet-redis', async dir => {
+      await saveRedisUrl(dir, 'redis://127.0.0.1:6390')
+      assert.equal(await readFile(join(dir, REDIS_URL_FILE), 'utf8'), 'redis://127.0.0.1:6390\n')
+      assert.equal(await testnetRedisUrl(dir), 'redis://127.0.0.1:6390')
+      await writeFile(join(dir, REDIS_URL_FILE), '# the jobs\' Redis\n\n  redis://10.0.0.5:6379/2  \r\n')
+      assert.equal(await testnetRedisUrl(dir), 'redis://10.0.0.5:6379/2')
+      await removeTestnetFiles(dir)
+      assert.deepEqual(await readdir(dir), [])
+    })
+  })
+
+  test('a missing file (no testnet, or --no-jobs) is TestnetNotFoundError; anything but a redis URL is TestnetStateError', async () => {
+    await withTempDir('testnet-redis', async dir => {
+      await assert.rejects(testnetRedisUrl(dir), (err: unknown) => err instanceof TestnetNotFoundError && /redis\.url is missing .*--no-jobs/.test(err.message))
+      for (const text of ['', '# none\n', 'http://127.0.0.1:6379\n', 'not a url\n', 'redis://\n']) {
+        await writeFile(join(dir, REDIS_URL_FILE), text)
+        await assert.rejects(testnetRedisUrl(dir), (err: unknown) => err instanceof TestnetStateError && /holds no Redis URL/.test(err.message), JSON.stringify(text))
+      }
     })
   })
 })

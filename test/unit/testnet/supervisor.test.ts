@@ -75,6 +75,7 @@ describe('testnet supervisor (fake node processes)', () => {
         assert.ok(isProcessAlive(p.pid, p.procStart), `${p.name} alive`)
         assert.equal(p.dataDir, join(dir, 'nodes', p.name))
         assert.equal(p.logFile, join(dir, 'logs', `${p.name}.log`))
+        assert.ok(p.role === 'bootstrap' || p.role === 'storage')
         assert.match(p.nodeId, /^[0-9a-f]{64}$/)
         assert.match(await readFile(p.logFile, 'utf8'), /"event":"ready"/, 'stdout goes to the log')
       }
