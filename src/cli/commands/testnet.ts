@@ -124,11 +124,11 @@ function upResult (state: TestnetState): TestnetState & { stateFile: string, boo
   }
 }
 
-/** What identifies a process beyond its name: the start of its node id, its worker name, its URL. */
+/** What identifies a process beyond its name: the start of its node id, its worker name (URLs: printed below the table). */
 function identity (p: TestnetProcess): string {
   switch (p.role) {
     case 'bootstrap': case 'storage': return p.nodeId.slice(0, 16)
-    case 'redis': case 'dashboard': return p.url
+    case 'redis': case 'dashboard': return ''
     case 'worker': return p.workerName ?? ''
     case 'scheduler': return `grace ${p.grace ?? '?'}s`
   }
