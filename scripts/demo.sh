@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job (README, first command): on a fresh machine, install what is needed, start a local
-# testnet on loopback (2 bootstrap KadNodes and 8 storage nodes, `batchain testnet up`), upload a
-# sample file (encrypted, erasure-coded 4+2, placed through the DHT), download it again and check
-# every byte, stop 2 holders and download again. Then stop the testnet, or keep it with --keep.
+# testnet on loopback (2 bootstrap KadNodes, 8 storage nodes, then Redis, a worker, the scheduler
+# and the dashboard: `batchain testnet up`), upload a sample file (encrypted, erasure-coded 4+2,
+# placed through the DHT), download it again and check every byte, stop 2 holders and download
+# again. Then stop the testnet, or keep it with --keep (and look at it in the dashboard).
 #
 # Usage: scripts/demo.sh [--keep] [--size SIZE] [--nodes N]   (SIZE like 64MiB; default 32MiB, 8 nodes)
 set -euo pipefail
@@ -26,6 +27,8 @@ while [ "$#" -gt 0 ]; do
 done
 
 ensure_node_modules
+# The testnet's job queues live in Debian's redis-server.
+ensure_apt redis-server
 [ -f dist/cli/main.js ] && [ -z "$(find src -newer dist/cli/main.js -name '*.ts' -print -quit)" ] || npm run --silent build
 
 DIR=${BATCHAIN_DEMO_DIR:-$(mktemp -d /tmp/batchain-demo-XXXXXX)}
@@ -45,10 +48,15 @@ trap 'exit 130' INT TERM
 
 say () { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-say "1. Starting a local testnet: 2 bootstrap KadNodes, then $NODES storage nodes (BatNode + KadNode each) on 127.0.0.1"
-"${BATCHAIN[@]}" testnet up --nodes "$NODES" --capacity 2GiB --json > "$DIR/testnet-up.json"
+UP_FLAGS=()
+# The dashboard is a command of its own; a checkout that does not have it yet runs the rest.
+"${BATCHAIN[@]}" dashboard --help > /dev/null 2>&1 || UP_FLAGS+=(--no-dashboard)
+say "1. Starting a local testnet: 2 bootstrap KadNodes, then $NODES storage nodes (BatNode + KadNode each) on 127.0.0.1, then Redis, a worker, the scheduler and the dashboard"
+"${BATCHAIN[@]}" testnet up --nodes "$NODES" --capacity 2GiB ${UP_FLAGS[@]+"${UP_FLAGS[@]}"} --json > "$DIR/testnet-up.json"
 "${BATCHAIN[@]}" testnet status
+DASHBOARD=$(js "$DIR/testnet-up.json" 'console.log(r.dashboardUrl ?? "")')
 echo "   state and logs in $BATCHAIN_TESTNET_DIR; clients only know the bootstraps ($(paste -sd, "$BATCHAIN_TESTNET_DIR/bootstrap.txt"))"
+echo "   the jobs (keepalive, audit, repair) queue in Redis at $(cat "$BATCHAIN_TESTNET_DIR/redis.url")"
 
 say "2. Making a sample file of $SIZE"
 node -e '
@@ -73,7 +81,7 @@ cmp "$DIR/sample.bin" "$DIR/sample.out"
 echo "   identical: $(sha256sum "$DIR/sample.out" | cut -c1-16)…"
 
 say "5. Stopping 2 storage nodes that hold pieces, downloading again (any 4 of 6 pieces rebuild a segment)"
-"${BATCHAIN[@]}" audit "$CAP" --json > "$DIR/audit.json" || true
+"${BATCHAIN[@]}" audit "$CAP" --now --json > "$DIR/audit.json" || true
 VICTIMS=$(js "$DIR/audit.json" 'console.log([...new Set(r.pieces.filter(p => p.segment === 0).map(p => p.nodeId))].slice(0, 2).join(" "))')
 for id in $VICTIMS; do
   PID=$(js "$BATCHAIN_TESTNET_DIR/testnet.json" "console.log(r.processes.find(p => p.nodeId === '$id').pid)")
@@ -85,19 +93,23 @@ sleep 1
 cmp "$DIR/sample.bin" "$DIR/sample.out2"
 echo "   identical again"
 
-say "6. Auditing every piece (Merkle challenges; a verify capability would do): the stopped nodes' pieces show as missing"
-"${BATCHAIN[@]}" audit "$CAP" | tail -1 || true
+say "6. Auditing every piece here (Merkle challenges; a verify capability would do): the stopped nodes' pieces show as missing"
+"${BATCHAIN[@]}" audit "$CAP" --now | tail -1 || true
 
 say "Done: a testnet of $NODES storage nodes stored the file, found it again through the DHT, and survived 2 nodes going away."
+if [ -n "$DASHBOARD" ]; then
+  echo "Dashboard: $DASHBOARD (nodes, their keepalive state, the job queues)$([ "$KEEP" = 1 ] || echo '; it stops with the testnet: run with --keep to look at it')"
+fi
 if [ "$KEEP" = 1 ]; then
   cat <<MSG
 The testnet keeps running. Try:
   export BATCHAIN_HOME=$DIR/home BATCHAIN_TESTNET_DIR=$BATCHAIN_TESTNET_DIR
   node bin/batchain.js testnet status
+  node bin/batchain.js status '$CAP' --testnet $BATCHAIN_TESTNET_DIR   # every segment's health; holders judged by their keepalive state
   node bin/batchain.js ls
   node bin/batchain.js upload FILE --data-shards 2 --parity-shards 2
   node bin/batchain.js download '$CAP' -o copy.bin
-  node bin/batchain.js audit '$CAP' --json
+  node bin/batchain.js audit '$CAP'            # queues an audit job for the worker (--now: audit here)
 Stop it with: node bin/batchain.js testnet down; rm -rf $DIR
 MSG
 else
