@@ -4,8 +4,8 @@
 #   ${BATCHAIN_CACHE:-$HOME/.cache/batchain}/kube/<kubernetes version>/{kube-apiserver,etcd,kubectl}
 # The last line on stdout is that bin dir (progress goes to stderr), so callers can do
 #   BIN=$(bash scripts/kube-tools.sh)
-# A warm call only checks the cached binaries (milliseconds); a cold one builds them (10–25 min on
-# 2 cores, ~3 GB of memory). A lock keeps two concurrent calls from both building; the binaries are
+# A warm call only checks the cached binaries (milliseconds); a cold one builds them (5–7 min measured on
+# 2 cores, under 1 GB of memory). A lock keeps two concurrent calls from both building; the binaries are
 # built in a temp dir next to the cache entry and renamed into place, so a killed build leaves no
 # half-written entry behind.
 #
@@ -89,7 +89,7 @@ trap cleanup EXIT
 
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
 start=$SECONDS
-log "building kube-apiserver, etcd, kubectl $KUBE_VERSION with $("$GO" version | awk '{print $3}') (once per machine; 10-25 min)"
+log "building kube-apiserver, etcd, kubectl $KUBE_VERSION with $("$GO" version | awk '{print $3}') (once per machine; 5-10 min)"
 
 # 1. Kubernetes' own go.mod: its go directive, godebug line, staging replaces and pinned etcd.
 "$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION" > "$WORK/kubernetes.json"

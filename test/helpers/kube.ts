@@ -108,7 +108,7 @@ export interface RawResponse {
 
 const TOOLS = ['kube-apiserver', 'etcd', 'kubectl'] as const
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const HINT = 'bash scripts/kube-tools.sh builds them once (10-25 min, cached outside the repo); scripts/test.sh runs it'
+const HINT = 'bash scripts/kube-tools.sh builds them once (5-10 min, cached outside the repo); scripts/test.sh runs it'
 
 /**
  * The directory holding kube-apiserver, etcd and kubectl, or undefined when they are not built:
