@@ -5,7 +5,7 @@
 # The last line on stdout is that bin dir (progress goes to stderr), so callers can do
 #   BIN=$(bash scripts/kube-tools.sh)
 # A warm call only checks the cached binaries (milliseconds); a cold one builds them (5–7 min measured on
-# 2 cores, under 1 GB of memory). A lock keeps two concurrent calls from both building; the binaries are
+# 2 cores; peak memory ~1.7 GB, the kube-apiserver link). A lock keeps two concurrent calls from both building; the binaries are
 # built in a temp dir next to the cache entry and renamed into place, so a killed build leaves no
 # half-written entry behind.
 #
