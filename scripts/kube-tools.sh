@@ -4,10 +4,10 @@
 #   ${BATCHAIN_CACHE:-$HOME/.cache/batchain}/kube/<kubernetes version>/{kube-apiserver,etcd,kubectl}
 # The last line on stdout is that bin dir (progress goes to stderr), so callers can do
 #   BIN=$(bash scripts/kube-tools.sh)
-# A warm call only checks the cached binaries (milliseconds); a cold one builds them (5–7 min measured on
-# 2 cores; peak memory ~1.7 GB, the kube-apiserver link). A lock keeps two concurrent calls from both building; the binaries are
-# built in a temp dir next to the cache entry and renamed into place, so a killed build leaves no
-# half-written entry behind.
+# A warm call only checks the cached binaries (milliseconds); a cold one builds them (5–7 min
+# measured on 2 cores; peak memory ~1.7 GB, the kube-apiserver link). A lock keeps two concurrent
+# calls from both building; the binaries are built in a temp dir next to the cache entry and
+# renamed into place, so a killed build leaves no half-written entry behind.
 #
 # Usage: scripts/kube-tools.sh [--check]
 #   --check   do not build: print the bin dir when it is complete, else report and exit 1
