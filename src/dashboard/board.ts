@@ -36,7 +36,26 @@ export function createBoards (queues: ReadonlyMap<QueueName, Queue>, basePath: s
     })
     const app = serverAdapter.getRouter() as Express
     app.disable('x-powered-by')
+    withoutExternalLinks(app)
     return app
   }
   return { readOnly: make(true), readWrite: withActions ? make(false) : undefined }
+}
+
+type RenderCallback = (err: Error | null, html?: string) => void
+type Engine = (path: string, options: object, callback: RenderCallback) => void
+
+/**
+ * bull-board's index page links a web font stylesheet on another host; nothing of ours loads from
+ * elsewhere, so the rendered page loses that <link> (the UI falls back to system fonts). The page
+ * is rendered by the 'ejs' engine bull-board registers on its express app (`app.engines`); the CSP
+ * of /jobs (routes.ts) blocks such a link anyway, should a future bull-board render differently.
+ */
+function withoutExternalLinks (app: Express): void {
+  const engines = (app as unknown as { engines?: Record<string, Engine | undefined> }).engines
+  const render = engines?.['.ejs']
+  if (render === undefined) return
+  app.engine('ejs', (path, options, callback) => {
+    render(path, options, (err, html) => { callback(err, html?.replace(/<link\b[^>]*href="https?:\/\/[^"]*"[^>]*>/gi, '')) })
+  })
 }

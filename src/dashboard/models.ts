@@ -42,6 +42,8 @@ export interface AuditView {
   ok: number
   failed: number
   missing: number
+  /** Holders that could not be reached (no verdict); 0 for records written before it was counted. */
+  unreachable: number
   failedNodes: string[]
   passed: boolean
 }
@@ -162,7 +164,8 @@ export function healthStatus (record: FileRecord): FileHealthStatus {
 function auditView (record: FileRecord): AuditView | null {
   const a = record.lastAudit
   if (a === undefined) return null
-  return { ...a, failedNodes: [...a.failedNodes], passed: a.failed === 0 && a.missing === 0 }
+  const unreachable = (a as { unreachable?: number }).unreachable ?? 0
+  return { ...a, unreachable, failedNodes: [...a.failedNodes], passed: a.failed === 0 && a.missing === 0 }
 }
 
 export function fileSummary (record: FileRecord): FileSummaryView {

@@ -67,7 +67,7 @@ function grid (f: FileDetailView): SafeHtml {
   const width = f.dataShards + f.parityShards
   const n = f.segmentHealth.length
   // Big cells with labels for small files; a dense heat map for large ones (10 GiB ≈ 1300 segments).
-  const cell = n <= 40 ? 18 : n <= 300 ? 12 : 8
+  const cell = n <= 12 ? 24 : n <= 40 ? 18 : n <= 300 ? 12 : 8
   const labels = n <= 40
   return html`<div class="legend">${LEGEND.map(([letter, name, note]) => html`<span title="${note}"><i class="p p-${letter}" style="--cell:12px"></i>${name}</span>`)}<span>· data shards above the dashed line, parity below · red outline: under the repair threshold</span></div>
 <div class="grid" id="segment-grid" style="--cell:${cell}px">${f.segmentHealth.map(s => segmentColumn(s, width, f.dataShards, labels))}</div>`
@@ -90,7 +90,7 @@ function lastAudit (ctx: PageContext, f: FileDetailView): SafeHtml {
   if (a === null) return html`<p class="muted">Never audited.</p>`
   return html`<dl class="facts" id="last-audit">
 <dt>When</dt><dd title="${isoTime(a.at)}">${ago(a.at, ctx.now)} (${isoTime(a.at)})</dd>
-<dt>Result</dt><dd>${a.passed ? html`<span class="badge b-passed">passed</span>` : html`<span class="badge b-failed">failed</span>`} ${a.challenged} challenged: ${a.ok} ok, ${a.failed} failed, ${a.missing} missing</dd>
+<dt>Result</dt><dd>${a.passed ? html`<span class="badge b-passed">passed</span>` : html`<span class="badge b-failed">failed</span>`} ${a.challenged} challenged: ${a.ok} ok, ${a.failed} failed, ${a.missing} missing${a.unreachable > 0 ? `, ${a.unreachable} unreachable (no verdict)` : ''}</dd>
 <dt>Failed nodes</dt><dd>${a.failedNodes.length === 0 ? html`<span class="muted">none</span>` : a.failedNodes.map((id, i) => html`${i > 0 ? ', ' : ''}<span class="mono" title="${id}">${shortId(id)}</span>`)}</dd>
 <dt>Bad holders</dt><dd>${f.badPieces} piece(s) with a holder that failed an audit</dd>
 </dl>`

