@@ -24,7 +24,7 @@ const layers = {
   node: ['crypto', 'store', 'protocol', 'transfer', 'dht', 'nat'],
   client: ['crypto', 'erasure', 'manifest', 'protocol', 'transfer', 'dht'],
   testnet: ['crypto', 'dht', 'transfer', 'protocol'],
-  jobs: ['client', 'dht', 'crypto', 'manifest', 'transfer'],
+  jobs: ['client', 'dht', 'crypto', 'erasure', 'manifest', 'transfer'],
   controller: ['jobs'],
   dashboard: ['jobs']
 }

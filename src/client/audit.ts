@@ -16,7 +16,12 @@ export interface PieceAudit {
   /** HOST:PORT of the holder challenged, or null when no node holds the piece. */
   node: string | null
   nodeId: string | null
-  state: 'ok' | 'failed' | 'missing'
+  /**
+   * ok: every leaf verified. failed: a wrong, malformed or refused answer (counts against the
+   * node). missing: no node holds the piece. unreachable: the holder could not be reached in
+   * time; it says nothing about the data (keepalive judges availability), so it counts neither way.
+   */
+  state: 'ok' | 'failed' | 'missing' | 'unreachable'
   /** Leaf indices challenged. */
   leaves: number[]
   code?: string
@@ -29,6 +34,7 @@ export interface AuditReport {
   ok: number
   failed: number
   missing: number
+  unreachable: number
   seconds: number
 }
 
@@ -76,6 +82,7 @@ export async function auditFile (capability: Capability, options: AuditOptions):
       ok: pieces.filter(p => p.state === 'ok').length,
       failed: pieces.filter(p => p.state === 'failed').length,
       missing: pieces.filter(p => p.state === 'missing').length,
+      unreachable: pieces.filter(p => p.state === 'unreachable').length,
       seconds: (performance.now() - started) / 1000
     }
   } finally {
@@ -106,9 +113,13 @@ async function challenge (ref: { segment: number, shard: number, id: PieceId, si
     return { ...base, state: 'ok' }
   } catch (err) {
     if (options.signal?.aborted === true) throw err
-    return { ...base, state: 'failed', code: errorCode(err), reason: errorMessage(err) }
+    const code = errorCode(err)
+    return { ...base, state: UNREACHABLE_CODES.has(code) ? 'unreachable' : 'failed', code, reason: errorMessage(err) }
   }
 }
+
+/** Errors that mean "could not ask", not "answered wrongly". */
+const UNREACHABLE_CODES = new Set(['BATCHAIN_ERR_PEER_UNREACHABLE', 'BATCHAIN_ERR_TIMEOUT'])
 
 /** `count` distinct elements of `items`, in their original order. */
 function pickRandom<T> (items: readonly T[], count: number): T[] {

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto'
 import type { AbortOptions } from '../core/abort.js'
 import { InvalidManifestError, NotEnoughNodesError, NotEnoughPiecesError, PieceHashMismatchError, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
+import { failpoint } from '../core/failpoints.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { leafCount, leafLength, pieceIdOf, verifyProof } from '../crypto/merkle.js'
 import type { PointerRecord } from '../crypto/pointer.js'
@@ -133,6 +134,7 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     takenAddresses.add(formatContact(result.node))
     await options.onPlaced?.(placement)
     placed.push(placement)
+    await failpoint('repair.after-place', options.signal)
     bytes += layout.shardSize
   }
   await publish(options.network, placed, options)

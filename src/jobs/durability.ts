@@ -148,7 +148,7 @@ export class Durability {
     })
     if (this.init.nodes !== undefined) {
       for (const p of report.pieces) {
-        if (p.nodeId === null || p.state === 'missing') continue
+        if (p.nodeId === null || p.state === 'missing' || p.state === 'unreachable') continue
         await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
       }
     }

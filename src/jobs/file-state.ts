@@ -70,6 +70,8 @@ export const fileRecordSchema = z.strictObject({
     ok: count,
     failed: count,
     missing: count,
+    /** Holders that could not be reached (no verdict). */
+    unreachable: count,
     /** Nodes that failed at least one challenge (ids). */
     failedNodes: z.array(hex64).max(64)
   }).optional(),
@@ -139,7 +141,7 @@ export function withFileFacts (existing: FileRecord | undefined, facts: FileFact
 export interface AuditOutcome {
   at: number
   /** Every challenge: piece, holder (or none when nobody holds it), passed or not. */
-  challenges: ReadonlyArray<{ pieceId: string, nodeId: string | null, state: 'ok' | 'failed' | 'missing' }>
+  challenges: ReadonlyArray<{ pieceId: string, nodeId: string | null, state: 'ok' | 'failed' | 'missing' | 'unreachable' }>
 }
 
 /** Records an audit: the summary, and every holder that failed becomes a bad holder of its piece. */
@@ -161,6 +163,7 @@ export function withAudit (record: FileRecord, outcome: AuditOutcome): FileRecor
       ok: outcome.challenges.filter(c => c.state === 'ok').length,
       failed: outcome.challenges.filter(c => c.state === 'failed').length,
       missing: outcome.challenges.filter(c => c.state === 'missing').length,
+      unreachable: outcome.challenges.filter(c => c.state === 'unreachable').length,
       failedNodes: [...failedNodes].sort().slice(0, 64)
     }
   }

@@ -33,7 +33,7 @@ export function registerAudit (program: Command, output: () => Output): void {
         const report = await open.durability.audit(verify, { signal, leavesPerPiece: opts.leaves, ...(opts.sample === undefined ? {} : { samplePerSegment: opts.sample }) })
         out.result(report, (r: AuditReport) => [
           ...r.pieces.map(p => `${p.state.padEnd(7)} segment ${p.segment} shard ${p.shard} ${p.pieceId.slice(0, 16)}… ${p.node ?? '-'}${p.reason !== undefined && p.state !== 'ok' ? `  ${p.reason}` : ''}`),
-          `${r.ok} ok, ${r.failed} failed, ${r.missing} missing`
+          `${r.ok} ok, ${r.failed} failed, ${r.missing} missing, ${r.unreachable} unreachable`
         ].join('\n'))
         if (report.failed > 0 || report.missing > 0) process.exitCode = 3
       } finally {

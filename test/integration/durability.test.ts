@@ -1,0 +1,273 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { open, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { FileRegistry, NodeRegistry, bullConnection, closeRedis, createRedis, reputationScore } from '../../src/jobs/index.js'
+import { runCli } from '../helpers/cli.js'
+import { sha256File, writeRandomFile } from '../helpers/files.js'
+import { eventually, spawnJsonCli, type JsonProcess } from '../helpers/jobs.js'
+import { restartNode, spawnNode, stopNode, type NodeProcess } from '../helpers/nodes.js'
+import { requireRedis, startRedis, type RedisServer } from '../helpers/redis.js'
+import { tempDir, type TempDir } from '../helpers/tmp.js'
+
+/**
+ * The durability loop end to end, every component real: redis-server, a bootstrap and 8 storage
+ * nodes (processes, found through the DHT), `batchain worker` and `batchain scheduler` processes,
+ * and the CLI. Keepalive runs every second with no grace, so a stopped node's pieces count as lost
+ * at once and the health check (every 2 s) queues their repairs.
+ *
+ * The tests run in order on one network and one file: each starts from the previous one's end
+ * state (every segment at k + m good pieces).
+ */
+interface StatusPiece { id: string, node: string | null, nodeId: string | null, state: string }
+interface Status { healthy: boolean, minGood: number, segments: Array<{ index: number, good: number, total: number, pieces: StatusPiece[] }> }
+
+describe('durability: keepalive, audit, repair, reputation', () => {
+  let redis: RedisServer | undefined
+  let tmp: TempDir
+  let client: Redis
+  let nodes: NodeRegistry
+  let files: FileRegistry
+  let bootstrap: NodeProcess
+  const storage: NodeProcess[] = []
+  const processes: JsonProcess[] = []
+  let worker: JsonProcess | undefined
+  let capability = ''
+  let manifestId = ''
+  let source = ''
+  let seed = ''
+
+  const status = async (): Promise<Status> => {
+    const r = await runCli(['status', capability, '--bootstrap', seed, '--redis', (redis as RedisServer).url, '--json'])
+    assert.ok(r.json !== undefined && r.json.error === undefined, `status failed (exit ${r.code}): ${r.stderr}`)
+    return r.json as Status
+  }
+
+  /** Every piece's holders on disk, over every running storage node: piece id → node ids. */
+  const piecesOnDisk = async (): Promise<Map<string, string[]>> => {
+    const out = new Map<string, string[]>()
+    for (const node of storage) {
+      if (node.proc === undefined) continue
+      const root = join(node.dataDir, 'store', 'pieces')
+      for (const prefix of await readdir(root).catch(() => [] as string[])) {
+        for (const name of await readdir(join(root, prefix))) {
+          if (!/^[0-9a-f]{64}$/.test(name)) continue
+          out.set(name, [...(out.get(name) ?? []), node.nodeId])
+        }
+      }
+    }
+    return out
+  }
+
+  before(async () => {
+    tmp = await tempDir('durability')
+    redis = await startRedis()
+    if (redis === undefined) return
+    client = createRedis({ url: redis.url, role: 'client' })
+    client.on('error', () => {})
+    nodes = new NodeRegistry({ redis: client })
+    files = new FileRegistry({ redis: client })
+    bootstrap = await spawnNode('bootstrap', join(tmp.dir, 'bootstrap'), { role: 'bootstrap' })
+    seed = bootstrap.dhtContact
+    storage.push(...await Promise.all(Array.from({ length: 8 }, async (_, i) => await spawnNode(`s${i}`, join(tmp.dir, `s${i}`), { bootstrap: [seed], capacity: '256MiB' }))))
+    source = join(tmp.dir, 'source.bin')
+    await writeRandomFile(source, 3 * 1024 * 1024 + 12345)
+  })
+
+  after(async () => {
+    await Promise.all(processes.map(async p => await p.stop()))
+    await Promise.all([...storage, bootstrap].filter(n => n !== undefined).map(async n => await stopNode(n)))
+    if (client !== undefined) await closeRedis(client)
+    await redis?.close()
+    await tmp?.[Symbol.asyncDispose]()
+  })
+
+  test('an upload with --redis registers the file; the scheduler and worker register every storage node through the DHT', async (t) => {
+    if (!requireRedis(redis, t)) return
+    const up = await runCli(['upload', source, '--bootstrap', seed, '--redis', redis.url, '--segment-size', '1MiB', '--json'])
+    assert.equal(up.code, 0, up.stderr)
+    capability = up.json.capability
+    manifestId = up.json.manifestId
+    assert.equal(up.json.registered, `batchain:v1:${manifestId}`)
+    const record = await files.get(manifestId)
+    assert.ok(record !== undefined, 'file registered')
+    assert.equal(record.capability, `batchain:v1:${manifestId}`, 'only the verify capability is kept')
+    assert.equal(record.segments, 4)
+    assert.equal(record.label, 'source.bin')
+    assert.equal(JSON.stringify(await client.hgetall(`batchain:registry:file:${manifestId}`)).includes(capability.split(':')[3] as string), false, 'the key is nowhere in the record')
+
+    processes.push(await spawnJsonCli('scheduler', ['scheduler', '--redis', redis.url, '--bootstrap', seed, '--keepalive-every', '1', '--misses', '1', '--grace', '0', '--ping-timeout', '2', '--check-every', '2', '--audit-every', '3600', '--lock-ttl', '3000']))
+    worker = await spawnJsonCli('worker', ['worker', '--redis', redis.url, '--bootstrap', seed, '--concurrency', '2', '--lock-duration', '3000', '--stalled-interval', '1000'])
+    processes.push(worker)
+    await eventually('all 8 storage nodes registered and online', async () => {
+      const list = await nodes.list()
+      return list.filter(n => n.state === 'online').length === 8 ? list : undefined
+    }, { attempts: 300, everyMs: 200 })
+    const healthy = await eventually('status of the new file', async () => { const s = await status(); return s.healthy === undefined ? undefined : s }, { attempts: 10, everyMs: 1000 })
+    assert.equal(healthy.healthy, true)
+    assert.equal(healthy.segments.length, 4)
+    for (const s of healthy.segments) assert.equal(s.good, 6)
+  })
+
+  test('stop 2 of 8 storage nodes holding pieces: repair restores every segment to k+m good pieces on online nodes, the file downloads identical, and with the 2 nodes back nothing is counted twice', async (t) => {
+    if (!requireRedis(redis, t)) return
+    const before = await status()
+    const holding = new Set(before.segments.flatMap(s => s.pieces.map(p => p.nodeId)))
+    const victims = storage.filter(n => holding.has(n.nodeId)).slice(0, 2)
+    assert.equal(victims.length, 2)
+    const lostIds = new Set(victims.map(v => v.nodeId))
+    const lostPieces = before.segments.flatMap(s => s.pieces.filter(p => lostIds.has(p.nodeId ?? ''))).length
+    assert.ok(lostPieces > 0)
+    await Promise.all(victims.map(async v => await stopNode(v)))
+
+    await eventually('both stopped nodes counted as lost', async () => {
+      const recs = await Promise.all(victims.map(async v => await nodes.get(v.nodeId)))
+      return recs.every(r => r?.state === 'lost') ? true : undefined
+    }, { attempts: 300, everyMs: 200 })
+    const repaired = await eventually('every segment back to 6 good pieces, none on a stopped node', async () => {
+      const s = await status()
+      const ok = s.segments.every(seg => seg.good === 6 && seg.pieces.every(p => p.state === 'good' && !lostIds.has(p.nodeId ?? '')))
+      return ok ? s : undefined
+    }, { attempts: 120, everyMs: 1000 })
+    assert.equal(repaired.healthy, true)
+    const record = await files.get(manifestId)
+    assert.ok(record !== undefined)
+    assert.ok(record.repairs.piecesRebuilt >= lostPieces, `at least the ${lostPieces} lost pieces were rebuilt (recorded ${record.repairs.piecesRebuilt})`)
+    // Every piece now on exactly one running node: repairs placed no duplicate copies.
+    const onDisk = await piecesOnDisk()
+    for (const seg of repaired.segments) for (const p of seg.pieces) assert.equal(onDisk.get(p.id)?.length, 1, `piece ${p.id.slice(0, 12)} on exactly one running node`)
+
+    const out = join(tmp.dir, 'after-repair.bin')
+    const down = await runCli(['download', capability, '-o', out, '--bootstrap', seed, '--json'])
+    assert.equal(down.code, 0, down.stderr)
+    assert.equal(await sha256File(out), await sha256File(source))
+
+    // The stopped nodes come back (new ports: the DHT finds them); their old pieces count again
+    // as holders, but a piece is counted once.
+    await Promise.all(victims.map(async v => { await restartNode(v, { bootstrap: [seed], capacity: '256MiB' }) }))
+    await eventually('returned nodes online again', async () => {
+      const recs = await Promise.all(victims.map(async v => await nodes.get(v.nodeId)))
+      return recs.every(r => r?.state === 'online') ? true : undefined
+    }, { attempts: 300, everyMs: 200 })
+    // A health check sees the returned nodes' old copies again (pieces per holder), and still
+    // counts each piece once: 6 of 6, nothing degraded, nothing queued for repair.
+    const recorded = await eventually('a health check that sees the returned holders', async () => {
+      const r = await files.get(manifestId)
+      const seen = victims.every(v => (r?.health?.nodes[v.nodeId] ?? 0) > 0)
+      return r?.health !== undefined && seen ? r : undefined
+    }, { attempts: 120, everyMs: 500 })
+    assert.deepEqual(recorded.health?.good, [6, 6, 6, 6], 'a piece held twice still counts once')
+    assert.equal(recorded.health?.degraded, 0)
+    const held = Object.values(recorded.health?.nodes ?? {}).reduce((a, b) => a + b, 0)
+    assert.ok(held > 24, `the returned copies are seen (${held} holder-pieces for 24 pieces)`)
+    const back = await status()
+    for (const seg of back.segments) {
+      assert.equal(seg.total, 6)
+      assert.equal(seg.good, 6, `segment ${seg.index}: a piece held twice still counts once`)
+    }
+  })
+
+  test('a corrupted piece on disk: the next audit fails it, repair replaces it, and the holder\'s reputation drops', async (t) => {
+    if (!requireRedis(redis, t)) return
+    const s = await status()
+    const target = s.segments[1]?.pieces[2]
+    assert.ok(target?.nodeId !== null && target !== undefined)
+    const holder = storage.find(n => n.nodeId === target.nodeId && n.proc !== undefined)
+    assert.ok(holder !== undefined, 'the holder is running')
+    const before = await nodes.get(holder.nodeId)
+    assert.ok(before !== undefined)
+    // Flip every byte of the piece on disk (same size: only a content check can tell).
+    const fh = await open(join(holder.dataDir, 'store', 'pieces', target.id.slice(0, 2), target.id), 'r+')
+    try {
+      const { size } = await fh.stat()
+      const buf = Buffer.alloc(size)
+      await fh.read(buf, 0, size, 0)
+      for (let i = 0; i < size; i++) buf[i] = (buf[i] as number) ^ 0xff
+      await fh.write(buf, 0, size, 0)
+    } finally {
+      await fh.close()
+    }
+
+    const queued = await runCli(['audit', capability, '--bootstrap', seed, '--redis', (redis as RedisServer).url, '--sample', '6', '--json'])
+    assert.equal(queued.code, 0, queued.stderr)
+    assert.equal(queued.json.queued, true)
+    const audited = await eventually('the audit job recorded the failure', async () => {
+      const r = await files.get(manifestId)
+      return r?.lastAudit !== undefined && r.lastAudit.failed > 0 ? r : undefined
+    }, { attempts: 120, everyMs: 500 }).catch(async err => {
+      throw new Error(`${(err as Error).message}; record ${JSON.stringify((await files.get(manifestId))?.lastAudit)}; worker alive ${String(worker?.proc.exitCode)}; events ${JSON.stringify(worker?.events.filter(e => e.queue !== 'keepalive').slice(-6))}; stderr ${worker?.stderr().slice(-3000) ?? ''}`)
+    })
+    assert.deepEqual(audited.lastAudit?.failedNodes, [holder.nodeId], 'only the corrupted piece\'s holder failed')
+    assert.deepEqual(audited.badHolders[target.id], [holder.nodeId])
+    const after = await nodes.get(holder.nodeId)
+    assert.ok(after !== undefined)
+    assert.ok(reputationScore(after) < reputationScore(before), `reputation dropped: ${reputationScore(before)} → ${reputationScore(after)}`)
+    assert.equal(after.auditFailures, before.auditFailures + 1)
+
+    const fixed = await eventually('the bad piece replaced by a good copy elsewhere', async () => {
+      const st = await status()
+      const p = st.segments[1]?.pieces[2]
+      return st.segments[1]?.good === 6 && p?.state === 'good' && p.nodeId !== holder.nodeId ? st : undefined
+    }, { attempts: 120, everyMs: 1000 })
+    assert.equal(fixed.healthy, true)
+    const down = await runCli(['download', capability, '-o', join(tmp.dir, 'after-audit.bin'), '--bootstrap', seed, '--json'])
+    assert.equal(down.code, 0, down.stderr)
+    assert.equal(await sha256File(join(tmp.dir, 'after-audit.bin')), await sha256File(source))
+  })
+
+  test('a worker killed in the middle of a repair: the job runs again on another worker and no piece is stored twice', async (t) => {
+    if (!requireRedis(redis, t)) return
+    const url = (redis as RedisServer).url
+    // Only the failpointed worker takes repairs; a keepalive-only worker keeps node states current.
+    await worker?.stop()
+    const keepalive = await spawnJsonCli('keepalive-worker', ['worker', '--redis', url, '--queues', 'keepalive,audit', '--bootstrap', seed])
+    processes.push(keepalive)
+    const doomed = await spawnJsonCli('doomed-worker', ['worker', '--redis', url, '--queues', 'repair', '--bootstrap', seed, '--concurrency', '1', '--lock-duration', '2000', '--stalled-interval', '1000'], { BATCHAIN_FAILPOINTS: 'repair.after-place=sleep(60000)', BATCHAIN_LOG_LEVEL: 'info' })
+    processes.push(doomed)
+
+    const s = await status()
+    // A node holding a piece of as many segments as possible: its loss means several pieces to rebuild.
+    const counts = new Map<string, number>()
+    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
+    const victim = storage.filter(n => n.proc !== undefined).sort((a, b) => (counts.get(b.nodeId) ?? 0) - (counts.get(a.nodeId) ?? 0))[0] as NodeProcess
+    await stopNode(victim)
+    const copiesBefore = await piecesOnDisk()
+
+    const queue = new Queue('repair', { connection: bullConnection({ url, role: 'client' }) })
+    try {
+      const job = await eventually('a repair job that placed a piece and waits at the failpoint', async () => {
+        const active = await queue.getActive()
+        return active.find(j => j.name === 'repair-segment' && Array.isArray((j.progress as { placed?: unknown[] } | undefined)?.placed) && ((j.progress as { placed: unknown[] }).placed.length > 0))
+      }, { attempts: 240, everyMs: 250 }).catch(err => { throw new Error(`${(err as Error).message}; doomed worker events ${JSON.stringify(doomed.events.slice(-8))}; stderr ${doomed.stderr().slice(-3000)}`) })
+      const placedBefore = (job.progress as { placed: Array<{ pieceId: string, node: { nodeId: string } }> }).placed
+      assert.equal(await doomed.stop('SIGKILL'), null, 'worker killed by SIGKILL')
+
+      const rescuer = await spawnJsonCli('rescuer', ['worker', '--redis', url, '--queues', 'repair', '--bootstrap', seed, '--lock-duration', '3000', '--stalled-interval', '1000'])
+      processes.push(rescuer)
+      worker = rescuer
+      await rescuer.waitFor(e => e.event === 'completed' && e.jobId === job.id, `the killed job ${String(job.id)} completed by the rescuer`, 120_000)
+      const healed = await eventually('every segment back to 6 good pieces', async () => {
+        const st = await status()
+        return st.healthy && st.segments.every(seg => seg.good === 6) ? st : undefined
+      }, { attempts: 120, everyMs: 1000 })
+      // Copies made by the repairs: each rebuilt piece gained exactly one, and the killed run's
+      // placement is the one that stayed (not stored a second time elsewhere).
+      const onDisk = await piecesOnDisk()
+      const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId).map(p => p.id)))
+      for (const seg of healed.segments) {
+        for (const p of seg.pieces) {
+          const added = (onDisk.get(p.id) ?? []).filter(n => !(copiesBefore.get(p.id) ?? []).includes(n))
+          assert.equal(added.length, lost.has(p.id) ? 1 : 0, `piece ${p.id.slice(0, 12)}: ${added.length} new copies`)
+        }
+      }
+      for (const p of placedBefore) {
+        const added = (onDisk.get(p.pieceId) ?? []).filter(n => !(copiesBefore.get(p.pieceId) ?? []).includes(n))
+        assert.deepEqual(added, [p.node.nodeId], 'the killed run\'s placement was kept, not stored again elsewhere')
+      }
+    } finally {
+      await queue.close()
+    }
+  })
+})
