@@ -73,7 +73,15 @@ export async function auditFile (capability: Capability, options: AuditOptions):
       if (hs.length === 0) {
         jobs.push(async () => ({ segment: ref.segment, shard: ref.shard, pieceId: ref.id, node: null, nodeId: null, state: 'missing', leaves: [], code: 'BATCHAIN_ERR_PIECE_NOT_FOUND', reason: 'No node holds this piece' }))
       }
-      for (const holder of hs) jobs.push(async () => await challenge(ref, holder, client, options))
+      for (const holder of hs) {
+        jobs.push(async () => {
+          const first = await challenge(ref, holder, client, options)
+          if (first.state !== 'unreachable' || options.locator.relocate === undefined) return first
+          // A holder that moved (restarted on another port) answers at its new address.
+          const moved = await options.locator.relocate(holder, options)
+          return moved === undefined ? first : await challenge(ref, moved, client, options)
+        })
+      }
     }
     const pieces = await runLimited(jobs, options.concurrency ?? 16)
     return {

@@ -82,6 +82,19 @@ export class DhtLocator implements PieceLocator {
     return new Map(ids.map(id => [id, result.get(id) ?? []]))
   }
 
+  /**
+   * The holder's current address, looked up afresh (its cached one did not answer: it may have
+   * restarted elsewhere). Undefined when it cannot be found or is still at the same address.
+   */
+  async relocate (holder: Holder, options: AbortOptions = {}): Promise<Holder | undefined> {
+    this.holders.delete(holder.nodeId)
+    const info = await this.dht.findNode(holder.nodeId, options).catch(() => undefined)
+    if (info?.piece === undefined) return undefined
+    this.holders.set(holder.nodeId, { until: Date.now() + this.ttl, info: Promise.resolve(info) })
+    if (info.piece.host === holder.host && info.piece.port === holder.port) return undefined
+    return { host: info.piece.host, port: info.piece.port, nodeId: info.nodeId }
+  }
+
   private async holder (record: PointerRecord, options: AbortOptions): Promise<Holder | undefined> {
     const now = Date.now()
     let entry = this.holders.get(record.holder)

@@ -13,6 +13,12 @@ export type Holder = Contact & { nodeId: NodeId }
  */
 export interface PieceLocator {
   locate: (ids: readonly PieceId[], options?: AbortOptions) => Promise<Map<PieceId, Holder[]>>
+  /**
+   * A holder's current address when the one it was located at does not answer (it may have
+   * restarted elsewhere); undefined when unknown or unchanged. Only locators that resolve
+   * addresses (the DHT's) have it.
+   */
+  relocate?: (holder: Holder, options?: AbortOptions) => Promise<Holder | undefined>
 }
 
 /** Asks every node of a fixed list which of the pieces it holds (HAS, batched). Dead nodes are skipped. */

@@ -116,10 +116,22 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     }
   }
 
-  // New homes: no node that holds (or held) any piece of this segment, and none the caller excludes.
+  // New homes keep the segment's pieces on distinct nodes: not the node a good piece counts on, not
+  // any holder of a piece being rebuilt (a bad holder still has the bad bytes: a put there would be
+  // a no-op), and none the caller excludes. A node holding only a spare copy of a good piece (one
+  // that came back after its pieces were repaired) may take another piece: losing it loses one
+  // counted piece at most.
   const taken = new Set<string>(options.exclude ?? [])
   const takenAddresses = new Set<string>()
-  for (const list of holders.values()) for (const h of list) { taken.add(h.nodeId); takenAddresses.add(formatContact(h)) }
+  const take = (h: { nodeId: string, node: string }): void => { taken.add(h.nodeId); takenAddresses.add(h.node) }
+  for (const p of before.pieces) {
+    if (p.state === 'good') {
+      const counted = p.holders.find(h => h.state === 'good')
+      if (counted !== undefined) take(counted)
+    } else {
+      for (const h of p.holders) take(h)
+    }
+  }
   const placer = options.network.createPlacer(options.client, options.logger ?? createLogger('repair'), { piecesPerSegment: 1, hedge: false })
   const placed: RepairPlacement[] = [...confirmed]
   const after = new Map(holders)

@@ -21,7 +21,7 @@ import { tempDir, type TempDir } from '../helpers/tmp.js'
  * The tests run in order on one network and one file: each starts from the previous one's end
  * state (every segment at k + m good pieces).
  */
-interface StatusPiece { id: string, node: string | null, nodeId: string | null, state: string }
+interface StatusPiece { id: string, node: string | null, nodeId: string | null, state: string, holders: Array<{ nodeId: string, state: string }> }
 interface Status { healthy: boolean, minGood: number, segments: Array<{ index: number, good: number, total: number, pieces: StatusPiece[] }> }
 
 describe('durability: keepalive, audit, repair, reputation', () => {
@@ -59,6 +59,22 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       }
     }
     return out
+  }
+
+  /** What the repair queue and the worker are doing, for a failure message. */
+  const diagnose = async (): Promise<string> => {
+    const queue = new Queue('repair', { connection: bullConnection({ url: (redis as RedisServer).url, role: 'client' }), prefix: 'batchain' })
+    try {
+      const counts = await queue.getJobCounts()
+      const dedup = await client.keys('batchain:repair:de:*')
+      const holders = await Promise.all(dedup.map(async k => `${k}=${String(await client.get(k))}`))
+      const active = (await queue.getJobs(['active', 'prioritized', 'delayed', 'failed', 'waiting'], 0, 20)).map(j => ({ id: j.id, name: j.name, data: j.data, progress: j.progress, attempts: j.attemptsMade, failed: j.failedReason, processedOn: j.processedOn }))
+      const segmentJobs = (await queue.getJobs(['completed'], 0, 200)).filter(j => j.name === 'repair-segment').map(j => ({ id: j.id, seg: (j.data as { segment: number }).segment, rv: j.returnvalue, fin: j.finishedOn }))
+      const s = await status().catch(e => String(e))
+      return `repair queue ${JSON.stringify(counts)} dedup ${holders.join(' ')} completed segment jobs ${JSON.stringify(segmentJobs)} jobs ${JSON.stringify(active)}; status ${JSON.stringify(s).slice(0, 3000)}; worker events ${JSON.stringify(worker?.events.filter(e => e.queue !== 'keepalive').slice(-10))}; worker stderr ${worker?.stderr().split('\n').filter(l => !l.includes('ping')).slice(-30).join('\n') ?? ''}`
+    } finally {
+      await queue.close()
+    }
   }
 
   before(async () => {
@@ -99,7 +115,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     assert.equal(JSON.stringify(await client.hgetall(`batchain:registry:file:${manifestId}`)).includes(capability.split(':')[3] as string), false, 'the key is nowhere in the record')
 
     processes.push(await spawnJsonCli('scheduler', ['scheduler', '--redis', redis.url, '--bootstrap', seed, '--keepalive-every', '1', '--misses', '1', '--grace', '0', '--ping-timeout', '2', '--check-every', '2', '--audit-every', '3600', '--lock-ttl', '3000']))
-    worker = await spawnJsonCli('worker', ['worker', '--redis', redis.url, '--bootstrap', seed, '--concurrency', '2', '--lock-duration', '3000', '--stalled-interval', '1000'])
+    worker = await spawnJsonCli('worker', ['worker', '--redis', redis.url, '--bootstrap', seed, '--concurrency', '2', '--lock-duration', '3000', '--stalled-interval', '1000'], { BATCHAIN_LOG_LEVEL: 'info' })
     processes.push(worker)
     await eventually('all 8 storage nodes registered and online', async () => {
       const list = await nodes.list()
@@ -172,8 +188,11 @@ describe('durability: keepalive, audit, repair, reputation', () => {
   test('a corrupted piece on disk: the next audit fails it, repair replaces it, and the holder\'s reputation drops', async (t) => {
     if (!requireRedis(redis, t)) return
     const s = await status()
-    const target = s.segments[1]?.pieces[2]
-    assert.ok(target?.nodeId !== null && target !== undefined)
+    // A piece with a single holder (nodes that came back earlier hold spare copies of some).
+    const seg = s.segments.find(x => x.pieces.some(p => p.holders.length === 1))
+    const target = seg?.pieces.find(p => p.holders.length === 1)
+    assert.ok(seg !== undefined && target !== undefined && target.nodeId !== null)
+    const shard = seg.pieces.indexOf(target)
     const holder = storage.find(n => n.nodeId === target.nodeId && n.proc !== undefined)
     assert.ok(holder !== undefined, 'the holder is running')
     const before = await nodes.get(holder.nodeId)
@@ -208,9 +227,9 @@ describe('durability: keepalive, audit, repair, reputation', () => {
 
     const fixed = await eventually('the bad piece replaced by a good copy elsewhere', async () => {
       const st = await status()
-      const p = st.segments[1]?.pieces[2]
-      return st.segments[1]?.good === 6 && p?.state === 'good' && p.nodeId !== holder.nodeId ? st : undefined
-    }, { attempts: 120, everyMs: 1000 })
+      const p = st.segments[seg.index]?.pieces[shard]
+      return st.segments[seg.index]?.good === 6 && p?.state === 'good' && p.nodeId !== holder.nodeId ? st : undefined
+    }, { attempts: 120, everyMs: 1000 }).catch(async err => { throw new Error(`${(err as Error).message}: ${await diagnose()}`) })
     assert.equal(fixed.healthy, true)
     const down = await runCli(['download', capability, '-o', join(tmp.dir, 'after-audit.bin'), '--bootstrap', seed, '--json'])
     assert.equal(down.code, 0, down.stderr)
@@ -228,19 +247,20 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     processes.push(doomed)
 
     const s = await status()
-    // A node holding a piece of as many segments as possible: its loss means several pieces to rebuild.
+    // The node that is the only holder of the most pieces: its loss means that many pieces to
+    // rebuild (nodes that came back earlier hold spare copies of some pieces).
     const counts = new Map<string, number>()
-    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
+    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null && p.holders.length === 1) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
     const victim = storage.filter(n => n.proc !== undefined).sort((a, b) => (counts.get(b.nodeId) ?? 0) - (counts.get(a.nodeId) ?? 0))[0] as NodeProcess
     await stopNode(victim)
     const copiesBefore = await piecesOnDisk()
 
-    const queue = new Queue('repair', { connection: bullConnection({ url, role: 'client' }) })
+    const queue = new Queue('repair', { connection: bullConnection({ url, role: 'client' }), prefix: 'batchain' })
     try {
       const job = await eventually('a repair job that placed a piece and waits at the failpoint', async () => {
         const active = await queue.getActive()
         return active.find(j => j.name === 'repair-segment' && Array.isArray((j.progress as { placed?: unknown[] } | undefined)?.placed) && ((j.progress as { placed: unknown[] }).placed.length > 0))
-      }, { attempts: 240, everyMs: 250 }).catch(err => { throw new Error(`${(err as Error).message}; doomed worker events ${JSON.stringify(doomed.events.slice(-8))}; stderr ${doomed.stderr().slice(-3000)}`) })
+      }, { attempts: 240, everyMs: 250 }).catch(async err => { throw new Error(`${(err as Error).message}; doomed worker events ${JSON.stringify(doomed.events.slice(-8))}; stderr ${doomed.stderr().slice(-3000)}; ${await diagnose()}`) })
       const placedBefore = (job.progress as { placed: Array<{ pieceId: string, node: { nodeId: string } }> }).placed
       assert.equal(await doomed.stop('SIGKILL'), null, 'worker killed by SIGKILL')
 
@@ -255,7 +275,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       // Copies made by the repairs: each rebuilt piece gained exactly one, and the killed run's
       // placement is the one that stayed (not stored a second time elsewhere).
       const onDisk = await piecesOnDisk()
-      const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId).map(p => p.id)))
+      const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId && p.holders.length === 1).map(p => p.id)))
       for (const seg of healed.segments) {
         for (const p of seg.pieces) {
           const added = (onDisk.get(p.id) ?? []).filter(n => !(copiesBefore.get(p.id) ?? []).includes(n))

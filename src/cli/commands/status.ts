@@ -18,7 +18,8 @@ export interface StatusDocument {
   healthy: boolean
   minGood: number
   degraded: number[]
-  segments: Array<{ index: number, good: number, total: number, pieces: Array<{ id: string, node: string | null, nodeId: string | null, state: string }> }>
+  /** Per piece: the holder it counts on (node, nodeId: the best one) and every holder found with its own state. */
+  segments: Array<{ index: number, good: number, total: number, pieces: Array<{ id: string, node: string | null, nodeId: string | null, state: string, holders: Array<{ node: string, nodeId: string, state: string }> }> }>
 }
 
 export function toStatus (check: FileCheck): StatusDocument {
@@ -31,7 +32,7 @@ export function toStatus (check: FileCheck): StatusDocument {
     healthy: check.degraded.length === 0,
     minGood: Math.min(...check.segments.map(s => s.good)),
     degraded: check.degraded.map(d => d.index).sort((a, b) => a - b),
-    segments: check.segments.map(s => ({ index: s.index, good: s.good, total: s.total, pieces: s.pieces.map(p => ({ id: p.id, node: p.node, nodeId: p.nodeId, state: p.state })) }))
+    segments: check.segments.map(s => ({ index: s.index, good: s.good, total: s.total, pieces: s.pieces.map(p => ({ id: p.id, node: p.node, nodeId: p.nodeId, state: p.state, holders: p.holders })) }))
   }
 }
 
