@@ -148,8 +148,14 @@ export class Durability {
     })
     if (this.init.nodes !== undefined) {
       for (const p of report.pieces) {
-        if (p.nodeId === null || p.state === 'missing' || p.state === 'unreachable') continue
-        await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
+        if (p.nodeId === null || p.node === null || p.state === 'missing' || p.state === 'unreachable') continue
+        // A holder met here for the first time is registered, so its verdict is kept (and keepalive pings it).
+        let recorded = await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
+        if (recorded === undefined) {
+          const [host, port] = splitContact(p.node)
+          await this.init.nodes.register({ nodeId: p.nodeId, piece: { host, port } }, options)
+          recorded = await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
+        }
       }
     }
     await this.init.files?.recordAudit(cap.manifestId, { at: Date.now(), challenges: report.pieces.map(p => ({ pieceId: p.pieceId, nodeId: p.nodeId, state: p.state })) }, options)

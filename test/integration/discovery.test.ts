@@ -51,7 +51,7 @@ describe('a 20-node network found through the DHT', () => {
   }
 
   async function audit (): Promise<AuditPiece[]> {
-    const res = await runCli(['audit', capability, '--bootstrap', bootstraps[1]?.dhtContact ?? '', '--json'], { env })
+    const res = await runCli(['audit', capability, '--now', '--bootstrap', bootstraps[1]?.dhtContact ?? '', '--json'], { env })
     assert.ok(res.code === 0 || res.code === 3, `audit failed to run: ${res.stderr}`)
     return res.json.pieces as AuditPiece[]
   }

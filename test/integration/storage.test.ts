@@ -71,7 +71,7 @@ describe('storage network of 6 nodes', () => {
       const manifestId = parseCapability(big.capability).manifestId
       const holders = await Promise.all(nodes.map(async n => await client.has(parseContact(n.contact), [manifestId])))
       assert.ok(holders.filter(h => h.have[0] === true).length >= 3, 'the manifest is replicated')
-      const audit = await runCli(['audit', big.capability, '--nodes', contacts(nodes), '--json'], { env })
+      const audit = await runCli(['audit', big.capability, '--now', '--nodes', contacts(nodes), '--json'], { env })
       assert.equal(audit.code, 0, audit.stderr)
       const bySegment = new Map<number, Set<string>>()
       for (const p of audit.json.pieces) {
@@ -94,7 +94,7 @@ describe('storage network of 6 nodes', () => {
     const copies = { ...(files.get('mibPlusOne') as { path: string, sha256: string }), capability: res.json.capability as string }
     files.set('copies', copies)
     // The three copies are byte-identical ciphertext (k=1 parity is the data itself).
-    const audit = await runCli(['audit', copies.capability, '--nodes', contacts(nodes), '--json'], { env })
+    const audit = await runCli(['audit', copies.capability, '--now', '--nodes', contacts(nodes), '--json'], { env })
     const ids = new Set(audit.json.pieces.map((p: { pieceId: string }) => p.pieceId))
     assert.equal(ids.size, 1)
     const holders = audit.json.pieces.map((p: { node: string }) => p.node) as string[]
@@ -129,7 +129,7 @@ describe('storage network of 6 nodes', () => {
 
   test('a flipped byte in a stored piece is caught; the download is correct and names the bad piece', async () => {
     const big = files.get('mibPlusOne') as { capability: string }
-    const audit = await runCli(['audit', big.capability, '--nodes', contacts(nodes), '--json'], { env })
+    const audit = await runCli(['audit', big.capability, '--now', '--nodes', contacts(nodes), '--json'], { env })
     // Shard 0 is a data shard: a download always asks for it first.
     const target = audit.json.pieces.find((p: { segment: number, shard: number }) => p.segment === 0 && p.shard === 0)
     const victim = nodes.find(n => n.contact === target?.node)
@@ -146,7 +146,7 @@ describe('storage network of 6 nodes', () => {
     const { json } = await download('mibPlusOne', 'flipped')
     assert.ok(json.badPieces.some((b: { pieceId: string, code: string }) => b.pieceId === target.pieceId && b.code === 'BATCHAIN_ERR_PIECE_HASH_MISMATCH'), 'the bad piece is reported')
     // An audit challenging every leaf catches it too, and only it.
-    const full = await runCli(['audit', big.capability, '--nodes', contacts(nodes), '--leaves', '64', '--json'], { env })
+    const full = await runCli(['audit', big.capability, '--now', '--nodes', contacts(nodes), '--leaves', '64', '--json'], { env })
     assert.equal(full.code, 3)
     const failed = full.json.pieces.filter((p: { state: string }) => p.state === 'failed')
     assert.deepEqual(failed.map((p: { pieceId: string }) => p.pieceId), [target.pieceId])
