@@ -84,16 +84,36 @@ export const checkTickSchema = z.strictObject({
   everyMs: z.number().int().min(1000).max(30 * 24 * 3600 * 1000)
 })
 
+/** Largest inline upload (base64 text): a ConfigMap or Secret holds at most 1 MiB. */
+export const MAX_INLINE_BASE64 = 1_400_000
+
 /**
- * The controller's uploads: a local file (the controller resolves other sources to one first).
- * The resulting read capability is the only place a key appears: it goes into the job's result for
- * the controller to move into a Kubernetes Secret, never into a log.
+ * An upload (the controller's): the bytes inline (small files, ConfigMap or Secret data), from an
+ * http(s) URL the worker streams, or a path on the worker's filesystem. The worker creates the
+ * file's key, so the read capability exists only in the worker's memory until it is sealed to
+ * `recipient` (the controller's X25519 key, crypto/sealed-box.ts): the job result carries the
+ * sealed box and the verify capability, never the key.
  */
 export const uploadFileSchema = z.strictObject({
-  path: z.string().min(1).max(4096),
-  dataShards: z.number().int().min(1).max(128).optional(),
-  parityShards: z.number().int().min(0).max(128).optional(),
+  source: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('inline'), base64: z.string().max(MAX_INLINE_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64') }),
+    z.strictObject({ kind: z.literal('url'), url: z.string().max(4096).regex(/^https?:\/\/[^\s]+$/, 'must be an http or https URL') }),
+    z.strictObject({ kind: z.literal('path'), path: z.string().min(1).max(4096) })
+  ]),
+  /** Name sealed in the manifest and shown on the dashboard. */
+  name: z.string().max(256).optional(),
+  dataShards: z.number().int().min(1).max(24).optional(),
+  parityShards: z.number().int().min(1).max(6).optional(),
+  repairThreshold: z.number().int().min(1).max(30).optional(),
+  /** base64url raw X25519 public key the read capability is sealed to. */
+  recipient: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url 32-byte X25519 public key'),
   /** Who asked: namespace/name of a StoredFile, for the controller's bookkeeping. */
+  owner: z.string().max(512).optional()
+})
+
+/** Removes a file's pieces (and manifest copies) from every holder: signed by the worker's identity, the owner of what it uploaded. */
+export const deleteFileSchema = z.strictObject({
+  capability: verifyCapability,
   owner: z.string().max(512).optional()
 })
 
@@ -102,7 +122,7 @@ export const JOB_SCHEMAS = {
   keepalive: { 'keepalive-tick': keepaliveTickSchema, ping: pingSchema },
   audit: { 'audit-tick': auditTickSchema, 'audit-file': auditFileSchema },
   repair: { 'check-tick': checkTickSchema, 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema },
-  upload: { 'upload-file': uploadFileSchema }
+  upload: { 'upload-file': uploadFileSchema, 'delete-file': deleteFileSchema }
 } as const satisfies Record<QueueName, Record<string, z.ZodType>>
 
 export type JobName<Q extends QueueName> = keyof typeof JOB_SCHEMAS[Q] & string

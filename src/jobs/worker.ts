@@ -16,6 +16,8 @@ import { FileRegistry } from './file-registry.js'
 import { Durability } from './durability.js'
 import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, type DurabilityJobDeps } from './durability-jobs.js'
 import type { StorageNetwork } from '../client/index.js'
+import type { Identity } from '../crypto/keys.js'
+import { processDeleteFile, processUploadFile, type UploadJobDeps } from './upload-jobs.js'
 
 /**
  * BullMQ workers for the durability queues.
@@ -61,6 +63,11 @@ export interface WorkersInit {
    * repair queues (the worker refuses them without it).
    */
   network?: StorageNetwork
+  /**
+   * The owner key of what this worker uploads (and so may delete). Required, with a network, to
+   * serve the upload queue.
+   */
+  identity?: Identity
   logger?: Logger
   /** Job outcomes, for a CLI or a test (never the payload: ids, names, result summaries). */
   onEvent?: (event: WorkerEvent) => void
@@ -83,6 +90,8 @@ interface ProcessorContext {
   files: FileRegistry
   /** Present when the worker has a network (audit, repair). */
   durability: Durability | undefined
+  /** Present when the worker has a network and an identity (upload). */
+  uploads: UploadJobDeps | undefined
   client: PieceClient
   queue: (name: QueueName) => Queue
   dht: Dht | undefined
@@ -116,6 +125,15 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
         return await processAuditFile(job.data, durabilityDeps(ctx), signal)
     }
   },
+  upload: async (job, _raw, ctx, signal) => {
+    if (ctx.uploads === undefined) throw new InvalidArgumentError('This worker has no network or identity: upload jobs need both')
+    switch (job.name) {
+      case 'upload-file':
+        return await processUploadFile(job.data, ctx.uploads, signal)
+      case 'delete-file':
+        return await processDeleteFile(job.data, ctx.uploads, signal)
+    }
+  },
   repair: async (job, raw, ctx, signal) => {
     switch (job.name) {
       case 'check-tick':
@@ -139,7 +157,7 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
 export const QUEUES_WITH_PROCESSORS: readonly QueueName[] = QUEUE_NAMES.filter(q => PROCESSORS[q] !== undefined)
 
 /** Queues whose processors need a network (StorageNetwork). */
-const NEEDS_NETWORK: readonly QueueName[] = ['audit', 'repair']
+const NEEDS_NETWORK: readonly QueueName[] = ['audit', 'repair', 'upload']
 
 /** Errors that no retry can fix: the job fails at once. */
 function isPermanent (err: unknown): boolean {
@@ -157,7 +175,7 @@ function failure (err: unknown): Error {
 
 export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> {
   // Default: every queue with a processor that this worker can serve (audit and repair need a network).
-  const queues = [...new Set(init.queues ?? QUEUES_WITH_PROCESSORS.filter(q => init.network !== undefined || !NEEDS_NETWORK.includes(q)))]
+  const queues = [...new Set(init.queues ?? QUEUES_WITH_PROCESSORS.filter(q => (init.network !== undefined || !NEEDS_NETWORK.includes(q)) && (q !== 'upload' || init.identity !== undefined)))]
   if (queues.length === 0) throw new InvalidArgumentError('No queues to serve')
   for (const q of queues) {
     if (!(QUEUE_NAMES as readonly string[]).includes(q)) throw new InvalidArgumentError(`Unknown queue ${JSON.stringify(q)} (known: ${QUEUE_NAMES.join(', ')})`)
@@ -167,6 +185,7 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
   if (init.network === undefined && withoutNetwork.length > 0) {
     throw new InvalidArgumentError(`Queues ${withoutNetwork.join(', ')} need a network to find pieces: give the worker --bootstrap, --testnet or --nodes (or serve only --queues keepalive)`)
   }
+  if (queues.includes('upload') && init.identity === undefined) throw new InvalidArgumentError('The upload queue needs the owner identity of the files this worker stores (--identity)')
   const concurrency = init.concurrency ?? 4
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) throw new InvalidArgumentError(`concurrency must be 1..1000, got ${concurrency}`)
   const prefix = init.prefix ?? 'batchain'
@@ -183,6 +202,10 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
   const client = new PieceClient({ maxIdlePerPeer: 0 })
   const dataClient = new PieceClient()
   const durability = init.network === undefined ? undefined : new Durability({ network: init.network, client: dataClient, nodes: registry, files, logger })
+  const ownerClient = init.identity === undefined ? undefined : new PieceClient({ identity: init.identity })
+  const uploads: UploadJobDeps | undefined = init.network === undefined || init.identity === undefined || durability === undefined || ownerClient === undefined
+    ? undefined
+    : { network: init.network, client: ownerClient, identity: init.identity, files, nodes: registry, durability, logger }
   const producers = new Map<QueueName, Queue>()
   // Owned by us, shared by the fan-out queues (see JobProducer.connection for why not BullMQ's).
   let producerRedis: Redis | undefined
@@ -190,6 +213,7 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
     registry,
     files,
     durability,
+    uploads,
     client,
     dht: init.dht,
     logger,
@@ -280,6 +304,7 @@ export async function startWorkers (init: WorkersInit): Promise<RunningWorkers> 
         if (producerRedis !== undefined) await closeRedis(producerRedis)
         client.close()
         dataClient.close()
+        ownerClient?.close()
         await closeRedis(redis)
       })()
       await closing

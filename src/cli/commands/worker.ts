@@ -5,9 +5,13 @@ import { QUEUE_NAMES, QUEUES_WITH_PROCESSORS, describeRedisUrl, isQueueName, sta
 import { addNetworkOptions, networkGiven, openNetwork, type NetworkCliOptions, type OpenNetwork } from '../network.js'
 import { intOption } from '../options.js'
 import { PieceClient } from '../../transfer/index.js'
+import { join } from 'node:path'
+import { loadOrCreateIdentity } from '../../crypto/keys.js'
+import { batchainHome } from '../../client/index.js'
 import type { Output } from '../output.js'
 
 interface WorkerCliOptions extends NetworkCliOptions {
+  identity?: string
   redis?: string
   queues?: string
   concurrency: number
@@ -55,6 +59,7 @@ export function registerWorker (program: Command, output: () => Output): void {
     .option('--shutdown-grace <seconds>', 'on SIGTERM, how long in-flight jobs may finish before they are cancelled', intOption('--shutdown-grace', 0, 3600), 25)
     .option('--name <name>', 'worker name recorded on the jobs it processes (default HOST:PID)')
     .option('--prefix <prefix>', 'Redis key prefix (default batchain)')
+    .option('--identity <file>', 'owner key of the files this worker uploads and deletes (created if absent; default BATCHAIN_HOME/identity.pem)')
   addNetworkOptions(cmd)
     .action(async (opts: WorkerCliOptions) => {
       const out = output()
@@ -80,6 +85,7 @@ export function registerWorker (program: Command, output: () => Output): void {
         name: opts.name,
         ...(open === undefined ? {} : { network: open.network }),
         ...(open?.dht === undefined ? {} : { dht: open.dht }),
+        ...(open === undefined ? {} : { identity: await loadOrCreateIdentity(opts.identity ?? join(batchainHome(), 'identity.pem')) }),
         logger,
         onEvent: (event: WorkerEvent) => { line(event) }
       })
