@@ -8,7 +8,7 @@ import { dhtKeyOf } from '../dht/keys.js'
 import type { Dht, NodeInfo } from '../dht/types.js'
 import type { Contact } from '../transfer/index.js'
 import { DhtPlacer, type DhtPlacerOptions } from './dht-placer.js'
-import type { Holder, PieceLocator } from './locator.js'
+import type { Holder, LocateOptions, PieceLocator } from './locator.js'
 import type { StorageNetwork } from './network.js'
 
 export interface DhtNetworkOptions {
@@ -70,12 +70,15 @@ export class DhtLocator implements PieceLocator {
     this.log = options.logger ?? createLogger('dht-locator')
   }
 
-  async locate (ids: readonly PieceId[], options: AbortOptions = {}): Promise<Map<PieceId, Holder[]>> {
+  async locate (ids: readonly PieceId[], options: LocateOptions = {}): Promise<Map<PieceId, Holder[]>> {
     const result = new Map<PieceId, Holder[]>()
     await Promise.all(ids.map(async id => await this.limit(async () => {
       options.signal?.throwIfAborted()
       const records = await this.dht.findPointers(id, options)
-      const found = await Promise.all(records.map(async r => await this.holder(r, options)))
+      const found = await Promise.all(records.map(async r => {
+        const known = options.addressOf?.(r.holder)
+        return known !== undefined ? { host: known.host, port: known.port, nodeId: r.holder } : await this.holder(r, options)
+      }))
       result.set(id, found.filter((h): h is Holder => h !== undefined))
     })))
     // Map in the order asked, as the static locator does.

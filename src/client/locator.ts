@@ -11,8 +11,16 @@ export type Holder = Contact & { nodeId: NodeId }
  * Finds which nodes hold which pieces. The static locator below asks a fixed
  * node list; the DHT locator (pointer records) implements the same interface.
  */
+export interface LocateOptions extends AbortOptions {
+  /**
+   * Addresses the caller already knows by node id (the durability loop's registry, kept current by
+   * keepalive): a locator that resolves holders by id uses them instead of a lookup each.
+   */
+  addressOf?: (nodeId: NodeId) => Contact | undefined
+}
+
 export interface PieceLocator {
-  locate: (ids: readonly PieceId[], options?: AbortOptions) => Promise<Map<PieceId, Holder[]>>
+  locate: (ids: readonly PieceId[], options?: LocateOptions) => Promise<Map<PieceId, Holder[]>>
   /**
    * A holder's current address when the one it was located at does not answer (it may have
    * restarted elsewhere); undefined when unknown or unchanged. Only locators that resolve

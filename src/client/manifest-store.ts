@@ -1,4 +1,4 @@
-import type { AbortOptions } from '../core/abort.js'
+import { sleep, type AbortOptions } from '../core/abort.js'
 import { MiB } from '../core/constants.js'
 import { InvalidManifestError, NotEnoughNodesError, PieceNotFoundError, errorMessage } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
@@ -41,9 +41,17 @@ export async function storeManifest (bytes: Buffer, nodes: readonly Contact[], c
   return { id, holders, pointers }
 }
 
+const MANIFEST_LOCATE_ATTEMPTS = 3
+
 /** Fetches a manifest by id from any holder, checking its bytes against the id before parsing them. */
 export async function fetchManifest (id: PieceId, locator: PieceLocator, client: PieceClient, options: AbortOptions & { log: Logger }): Promise<{ manifest: Manifest, bytes: Buffer }> {
-  const holders = (await locator.locate([id], options)).get(id) ?? []
+  // A lookup that meets overloaded nodes (timeouts) can come back empty although the records are
+  // there: look again a couple of times before calling the manifest missing.
+  let holders = (await locator.locate([id], options)).get(id) ?? []
+  for (let attempt = 1; holders.length === 0 && attempt < MANIFEST_LOCATE_ATTEMPTS; attempt++) {
+    await sleep(250 * attempt, options)
+    holders = (await locator.locate([id], options)).get(id) ?? []
+  }
   if (holders.length === 0) throw new PieceNotFoundError(`No node holds manifest ${id.slice(0, 16)}…`)
   let lastError: unknown
   for (const holder of holders) {

@@ -10,6 +10,7 @@ import type { ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
 import { formatContact, type Contact, type PieceClient, type PutGrant } from '../transfer/index.js'
 import { goodHolders, segmentHealth, type HolderJudge, type SegmentHealthReport } from './health.js'
+import type { LocateOptions } from './locator.js'
 import type { StorageNetwork } from './network.js'
 import { fetchShards } from './segment-fetch.js'
 
@@ -40,6 +41,8 @@ export interface RepairSegmentOptions extends AbortOptions {
   previous?: readonly RepairPlacement[]
   /** Called after each rebuilt piece is stored, before the next one (persist it for re-runs). */
   onPlaced?: (placement: RepairPlacement) => Promise<void>
+  /** Known holder addresses by node id (see LocateOptions.addressOf). */
+  addressOf?: LocateOptions['addressOf']
   /** Merkle leaves challenged per rebuilt piece to verify it. @defaultValue 4 */
   verifyLeaves?: number
   logger?: Logger
@@ -66,6 +69,8 @@ export interface SegmentRepairResult {
   after: SegmentHealthReport
   /** Nothing to do: the segment was at or above the threshold. */
   skipped: boolean
+  /** Milliseconds per phase (where repair time goes). */
+  timings: { locate: number, fetch: number, rebuild: number, place: number, publish: number, verify: number }
 }
 
 export async function repairSegment (manifest: Manifest, index: number, options: RepairSegmentOptions): Promise<SegmentRepairResult> {
@@ -75,7 +80,10 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   const n = k + m
   const threshold = Math.min(n, Math.max(k, options.threshold ?? n))
   const ids = layout.pieces.map(p => p.id)
-  const holders = await options.network.locator.locate(ids, options)
+  const timings = { locate: 0, fetch: 0, rebuild: 0, place: 0, publish: 0, verify: 0 }
+  let mark = performance.now()
+  const lap = (phase: keyof typeof timings): void => { const now = performance.now(); timings[phase] += now - mark; mark = now }
+  const holders = await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) })
 
   // An earlier attempt's placements that still hold count as holders of their pieces.
   const confirmed = await confirmPrevious(options.previous ?? [], options)
@@ -84,10 +92,12 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     if (!list.some(h => h.nodeId === p.node.nodeId)) holders.set(p.pieceId, [...list, p.node])
   }
   const before = segmentHealth(layout, holders, options.judge)
+  lap('locate')
   if (before.good >= threshold) {
     // Pointers of confirmed earlier placements may not have been published before the crash.
     await publish(options.network, confirmed, options)
-    return { segment: index, goodBefore: before.good, goodAfter: before.good, total: n, placed: confirmed, bytes: 0, before, after: before, skipped: true }
+    lap('publish')
+    return { segment: index, goodBefore: before.good, goodAfter: before.good, total: n, placed: confirmed, bytes: 0, before, after: before, skipped: true, timings }
   }
   if (before.good < k) {
     throw new NotEnoughPiecesError(`Segment ${index}: only ${before.good} good pieces, ${k} are needed to rebuild it`, { details: { segment: index, good: before.good, k } })
@@ -103,6 +113,7 @@ export async function repairSegment (manifest: Manifest, index: number, options:
 
   // k good pieces, each checked against its id; every shard rebuilt from them and checked too.
   const fetched = await fetchShards(layout, goodHolders(layout, holders, options.judge), options.coder, options.client, { signal: options.signal, verify: true, extra: 1 })
+  lap('fetch')
   let shards: Buffer[]
   try {
     const slots = Array.from({ length: n }, (_, i) => fetched.fetched.get(i)?.data)
@@ -116,6 +127,7 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     }
   }
 
+  lap('rebuild')
   // New homes keep the segment's pieces on distinct nodes: not the node a good piece counts on, not
   // any holder of a piece being rebuilt (a bad holder still has the bad bytes: a put there would be
   // a no-op), and none the caller excludes. A node holding only a spare copy of a good piece (one
@@ -149,7 +161,9 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     await failpoint('repair.after-place', options.signal)
     bytes += layout.shardSize
   }
+  lap('place')
   await publish(options.network, placed, options)
+  lap('publish')
 
   // Verify every new copy with a challenge it can only answer holding the bytes.
   for (const p of placed) {
@@ -159,7 +173,12 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   const newHolders = new Set(placed.map(p => `${p.pieceId}@${p.node.nodeId}`))
   const judgeAfter: HolderJudge = (pieceId, holder) => newHolders.has(`${pieceId}@${holder.nodeId}`) ? 'good' : options.judge(pieceId, holder)
   const afterReport = segmentHealth(layout, after, judgeAfter)
-  return { segment: index, goodBefore: before.good, goodAfter: afterReport.good, total: n, placed, bytes, before, after: afterReport, skipped: false }
+  lap('verify')
+  return { segment: index, goodBefore: before.good, goodAfter: afterReport.good, total: n, placed, bytes, before, after: afterReport, skipped: false, timings: roundTimings(timings) }
+}
+
+function roundTimings<T extends Record<string, number>> (t: T): T {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)])) as T
 }
 
 async function publish (network: StorageNetwork, placed: readonly RepairPlacement[], options: AbortOptions): Promise<void> {

@@ -3,9 +3,10 @@ import { z } from 'zod'
 import type { NodeId, PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
 import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
-import type { RepairPlacement } from '../client/index.js'
+import type { RepairPlacement, SegmentRepairResult } from '../client/index.js'
 import type { Durability } from './durability.js'
 import type { FileRegistry } from './file-registry.js'
+import { checkDue } from './file-state.js'
 import { auditJobId, auditDedupId, repairCheckDedupId, repairDedupId, repairPriority, tickOf } from './job-ids.js'
 import { scheduledAt } from './keepalive.js'
 import type { PayloadOf } from './payloads.js'
@@ -57,7 +58,8 @@ export async function processAuditFile (data: PayloadOf<'audit', 'audit-file'>, 
 
 export async function processCheckTick (data: PayloadOf<'repair', 'check-tick'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<{ files: number }> {
   void data
-  const files = await deps.files.list(signal === undefined ? {} : { signal })
+  const now = Date.now()
+  const files = (await deps.files.list(signal === undefined ? {} : { signal })).filter(f => checkDue(f, now))
   if (files.length > 0) {
     await deps.addRepair(files.map(f => ({ name: 'repair-check' as const, data: { capability: f.capability }, opts: { deduplication: { id: repairCheckDedupId(f.manifestId) } } })))
   }
@@ -103,7 +105,7 @@ export function previousPlacements (progress: unknown): RepairPlacement[] {
   })
 }
 
-export async function processRepairSegment (job: Pick<Job, 'progress' | 'updateProgress'>, data: PayloadOf<'repair', 'repair-segment'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<{ manifestId: string, segment: number, goodBefore: number, goodAfter: number, rebuilt: number, bytes: number, skipped: boolean, nodes: string[] }> {
+export async function processRepairSegment (job: Pick<Job, 'progress' | 'updateProgress'>, data: PayloadOf<'repair', 'repair-segment'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<{ manifestId: string, segment: number, goodBefore: number, goodAfter: number, rebuilt: number, bytes: number, skipped: boolean, nodes: string[], ms: SegmentRepairResult['timings'] }> {
   const previous = previousPlacements(job.progress)
   const saved = [...previous]
   const result = await deps.durability.repair(data.capability, data.segment, {
@@ -122,6 +124,7 @@ export async function processRepairSegment (job: Pick<Job, 'progress' | 'updateP
     rebuilt: result.skipped ? 0 : result.placed.length,
     bytes: result.bytes,
     skipped: result.skipped,
-    nodes: result.placed.map(p => p.node.nodeId)
+    nodes: result.placed.map(p => p.node.nodeId),
+    ms: result.timings
   }
 }

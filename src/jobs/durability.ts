@@ -96,17 +96,19 @@ export class Durability {
 
   /** Health of every segment; with registries, recorded and unseen holders registered. */
   async check (capability: string, options: AbortOptions = {}): Promise<FileCheck> {
+    const started = performance.now()
     const cap = Durability.verifyOf(capability)
     const manifest = await this.manifest(cap.manifestId, options)
     const { dataShards: k, parityShards: m } = manifest.params
     const record = await this.init.files?.get(cap.manifestId, options)
     const threshold = record?.repairThreshold ?? k + m
     const { judge, nodes } = await this.judge(record, options)
+    const addressOf = addressesOf(nodes)
     const segments: SegmentHealthReport[] = []
     const batch = this.init.checkBatch ?? 64
     for (let start = 0; start < manifest.segments.length; start += batch) {
       const layouts = manifest.segments.slice(start, start + batch)
-      const holders = await this.init.network.locator.locate(layouts.flatMap(l => l.pieces.map(p => p.id)), options)
+      const holders = await this.init.network.locator.locate(layouts.flatMap(l => l.pieces.map(p => p.id)), { ...options, addressOf })
       for (const layout of layouts) segments.push(segmentHealth(layout, holders, judge))
     }
     let registered = 0
@@ -125,7 +127,7 @@ export class Durability {
       }
     }
     if (record !== undefined && this.init.files !== undefined) {
-      await this.init.files.recordHealth(cap.manifestId, segments.map(s => ({ index: s.index, good: s.good, total: s.total, states: statesOf(s) })), perNode, options)
+      await this.init.files.recordHealth(cap.manifestId, segments.map(s => ({ index: s.index, good: s.good, total: s.total, states: statesOf(s) })), perNode, { ...options, tookMs: performance.now() - started })
     }
     const degraded = segments.filter(s => s.good < threshold).map(s => ({ index: s.index, good: s.good })).sort((a, b) => a.good - b.good || a.index - b.index)
     return { manifestId: cap.manifestId, capability: `batchain:v1:${cap.manifestId}`, dataShards: k, parityShards: m, threshold, segments, degraded, registered }
@@ -171,6 +173,7 @@ export class Durability {
     const { judge, nodes } = await this.judge(record, options)
     const policy = this.init.nodes?.reputation
     const result = await repairSegment(manifest, segment, {
+      addressOf: addressesOf(nodes),
       network: this.init.network,
       client: this.init.client,
       coder: await this.coder(manifest.params.dataShards, manifest.params.parityShards),
@@ -223,6 +226,12 @@ export class Durability {
 /** The compact per-piece picture of a segment (PIECE_STATE_LETTERS). */
 export function statesOf (segment: SegmentHealthReport): string {
   return segment.pieces.map(p => PIECE_STATE_LETTERS[p.state]).join('')
+}
+
+/** Registry addresses by node id, for locators that would otherwise look each holder up. */
+function addressesOf (nodes: ReadonlyMap<string, NodeRecord> | undefined): ((nodeId: string) => { host: string, port: number } | undefined) | undefined {
+  if (nodes === undefined) return undefined
+  return nodeId => nodes.get(nodeId)?.piece
 }
 
 function splitContact (text: string): [string, number] {

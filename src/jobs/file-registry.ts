@@ -53,9 +53,9 @@ export class FileRegistry {
   }
 
   /** Records a health check: per segment good pieces and states, and pieces per holder node. */
-  async recordHealth (manifestId: string, segments: readonly SegmentHealth[], nodes: Readonly<Record<string, number>>, options: AbortOptions = {}): Promise<FileRecord | undefined> {
+  async recordHealth (manifestId: string, segments: readonly SegmentHealth[], nodes: Readonly<Record<string, number>>, options: AbortOptions & { tookMs?: number } = {}): Promise<FileRecord | undefined> {
     const at = this.now()
-    return await this.records.update(manifestId, r => r === undefined ? undefined : withHealth(r, segments, nodes, at), options)
+    return await this.records.update(manifestId, r => r === undefined ? undefined : withHealth(r, segments, nodes, at, options.tookMs), options)
   }
 
   async recordRepair (manifestId: string, outcome: RepairOutcome, options: AbortOptions = {}): Promise<FileRecord | undefined> {

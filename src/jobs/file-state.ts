@@ -54,6 +54,8 @@ export const fileRecordSchema = z.strictObject({
   /** The last health check: good pieces per segment (good ≤ total = k + m). */
   health: z.strictObject({
     checkedAt: time,
+    /** How long that check took, ms (the check tick spaces a file's checks by a multiple of it). */
+    tookMs: z.number().nonnegative().optional(),
     /** good count per segment, in segment order (compact: a 10 GiB file has ~1300 segments). */
     good: z.array(count),
     /** Per segment, one PIECE_STATE_LETTERS letter per piece. */
@@ -177,12 +179,13 @@ function trimBad (bad: Record<string, string[]>): Record<string, string[]> {
 }
 
 /** Records a health check of every segment. */
-export function withHealth (record: FileRecord, segments: readonly SegmentHealth[], nodes: Readonly<Record<string, number>>, at: number): FileRecord {
+export function withHealth (record: FileRecord, segments: readonly SegmentHealth[], nodes: Readonly<Record<string, number>>, at: number, tookMs?: number): FileRecord {
   const good = segments.map(s => s.good)
   return {
     ...record,
     health: {
       checkedAt: at,
+      ...(tookMs === undefined ? {} : { tookMs: Math.round(tookMs) }),
       good,
       states: segments.map(s => s.states),
       nodes: { ...nodes },
@@ -227,7 +230,20 @@ export function withRepair (record: FileRecord, outcome: RepairOutcome): FileRec
   }
 }
 
+/**
+ * Whether the periodic check should look at this file now. A check locates every piece, which for
+ * a large file costs seconds of DHT lookups that would otherwise compete with the repairs it
+ * queued: a file is checked again only after CHECK_SPACING × its last check's duration (and at
+ * every tick when checks are quick).
+ */
+export const CHECK_SPACING = 5
+export function checkDue (record: Pick<FileRecord, 'health'>, now: number): boolean {
+  const h = record.health
+  if (h === undefined || h.tookMs === undefined) return true
+  return now - h.checkedAt >= CHECK_SPACING * h.tookMs
+}
+
 /** True when a holder failed an audit of this piece (it does not count as good). */
 export function isBadHolder (record: Pick<FileRecord, 'badHolders'>, pieceId: string, nodeId: string): boolean {
-  return record.badHolders[pieceId]?.includes(nodeId) === true
+  return Object.hasOwn(record.badHolders, pieceId) && record.badHolders[pieceId]?.includes(nodeId) === true
 }

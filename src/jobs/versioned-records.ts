@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { z } from 'zod'
-import { raceSignal, type AbortOptions } from '../core/abort.js'
+import { raceSignal, sleep, type AbortOptions } from '../core/abort.js'
 import { BatchainError, InvalidArgumentError, RegistryCorruptError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 
@@ -43,7 +43,12 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 `
 
-const MAX_CAS_ATTEMPTS = 20
+/**
+ * Compare-and-set rounds before giving up. Under contention only one writer wins a round, so the
+ * losers back off (random, growing) instead of retrying in lockstep; 50 writers to one record
+ * all succeed (test/unit/jobs/versioned-records.test.ts).
+ */
+const MAX_CAS_ATTEMPTS = 100
 
 export class VersionedRecords<T extends { [k: string]: unknown }> {
   constructor (private readonly init: VersionedRecordsInit<T>) {}
@@ -112,6 +117,7 @@ export class VersionedRecords<T extends { [k: string]: unknown }> {
       if (!checked.success) throw new InvalidArgumentError(`refusing to write a malformed ${this.init.name} record: ${checked.error.issues.map(i => `${i.path.join('.')}: ${i.message}`).slice(0, 5).join('; ')}`)
       const ok = await raceSignal(this.init.redis.eval(CAS_SCRIPT, 2, this.key(id), this.setKey, version, String(Number(version) + 1), JSON.stringify(checked.data), id), options.signal)
       if (ok === 1) return checked.data
+      await sleep(Math.random() * Math.min(50, 1 + attempt * 2), options)
     }
     throw new BatchainError(`Registry record of ${this.init.name} ${id.slice(0, 16)}… kept changing; gave up after ${MAX_CAS_ATTEMPTS} attempts`)
   }
