@@ -26,6 +26,7 @@ const layers = {
   testnet: ['crypto', 'dht', 'transfer', 'protocol'],
   jobs: ['client', 'dht', 'crypto', 'erasure', 'manifest', 'transfer'],
   controller: ['jobs'],
+  operator: ['crypto', 'jobs', 'client'],
   dashboard: ['jobs']
 }
 

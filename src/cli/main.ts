@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { VERSION } from '../core/version.js'
 import { registerAudit } from './commands/audit.js'
+import { registerController } from './commands/controller.js'
 import { registerDashboard } from './commands/dashboard.js'
 import { registerDownload } from './commands/download.js'
 import { registerLs } from './commands/ls.js'
@@ -42,6 +43,7 @@ async function main (argv: string[]): Promise<number> {
   registerWorker(program, output)
   registerScheduler(program, output)
   registerDashboard(program, output)
+  registerController(program, output)
   for (const cmd of allCommands(program)) {
     if (cmd !== program) cmd.option('--json', 'print one JSON document on stdout (for scripts)').exitOverride()
     cmd.hook('preAction', (_this, actionCmd) => {

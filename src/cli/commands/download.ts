@@ -8,22 +8,27 @@ import { createLogger } from '../../core/logger.js'
 import { formatSize } from '../../core/size.js'
 import { parseCapability } from '../../crypto/capability.js'
 import { download } from '../../client/index.js'
+import { InvalidArgumentError } from '../../core/errors.js'
+import { readStoredFileCapability } from '../../operator/index.js'
 import { PieceClient } from '../../transfer/index.js'
 import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
 import { peakRss, type Output } from '../output.js'
 import { createProgress, type Progress } from '../progress.js'
 import { interruptSignal } from '../signals.js'
 
-interface DownloadCliOptions extends NetworkCliOptions { output: string }
+interface DownloadCliOptions extends NetworkCliOptions { output: string, storedfile?: string, kubeconfig?: string }
 
 export function registerDownload (program: Command, output: () => Output): void {
   addNetworkOptions(program.command('download')
     .description('fetch, verify and decrypt a file from its read capability')
-    .argument('<capability>', 'read capability (batchain:r1:...)')
+    .argument('[capability]', 'read capability (batchain:r1:...); or --storedfile')
+    .option('--storedfile <namespace/name>', 'download a StoredFile: its read capability is read from the Secret its status names, with your kubeconfig')
+    .option('--kubeconfig <file>', 'kubeconfig for --storedfile (default $KUBECONFIG or ~/.kube/config)')
     .requiredOption('-o, --output <file>', 'where to write the file ("-" for stdout)'))
-    .action(async (text: string, opts: DownloadCliOptions) => {
+    .action(async (text: string | undefined, opts: DownloadCliOptions) => {
       const out = output()
-      const capability = parseCapability(text)
+      if ((text === undefined) === (opts.storedfile === undefined)) throw new InvalidArgumentError('Give either a capability or --storedfile NAMESPACE/NAME')
+      const capability = parseCapability(text ?? await readStoredFileCapability(opts.storedfile!, opts.kubeconfig))
       const toStdout = opts.output === '-'
       const target = toStdout ? '' : resolve(opts.output)
       // Write beside the target and rename only after the whole-file hash checked out:

@@ -1,0 +1,7 @@
+export * from './status.js'
+export * from './workqueue.js'
+export * from './kube.js'
+export * from './lease.js'
+export * from './reconciler.js'
+export * from './controller.js'
+export * from './capability.js'
