@@ -83,6 +83,8 @@ export const fileRecordSchema = z.strictObject({
     count,
     piecesRebuilt: count,
     bytesRebuilt: count,
+    /** When each segment was last repaired (segment index → ms): a check that started earlier must not undo it. */
+    repairedAt: z.record(z.string().regex(/^\d{1,8}$/), time).optional(),
     recent: z.array(z.strictObject({
       at: time,
       segment: count,
@@ -180,14 +182,20 @@ function trimBad (bad: Record<string, string[]>): Record<string, string[]> {
 
 /** Records a health check of every segment. */
 export function withHealth (record: FileRecord, segments: readonly SegmentHealth[], nodes: Readonly<Record<string, number>>, at: number, tookMs?: number): FileRecord {
-  const good = segments.map(s => s.good)
+  // A segment repaired while this check ran keeps what the repair verified: the check saw it before.
+  const startedAt = at - (tookMs ?? 0)
+  const repairedAt = record.repairs.repairedAt ?? {}
+  const prev = record.health
+  const fresh = (s: SegmentHealth): boolean => prev === undefined || (repairedAt[String(s.index)] ?? 0) <= startedAt || prev.good[s.index] === undefined
+  const good = segments.map(s => fresh(s) ? s.good : prev?.good[s.index] as number)
+  const states = segments.map(s => fresh(s) ? s.states : prev?.states[s.index] ?? s.states)
   return {
     ...record,
     health: {
       checkedAt: at,
       ...(tookMs === undefined ? {} : { tookMs: Math.round(tookMs) }),
       good,
-      states: segments.map(s => s.states),
+      states,
       nodes: { ...nodes },
       minGood: good.length === 0 ? 0 : Math.min(...good),
       degraded: good.filter(g => g < record.repairThreshold).length
@@ -225,6 +233,7 @@ export function withRepair (record: FileRecord, outcome: RepairOutcome): FileRec
       count: record.repairs.count + (outcome.rebuilt > 0 ? 1 : 0),
       piecesRebuilt: record.repairs.piecesRebuilt + outcome.rebuilt,
       bytesRebuilt: record.repairs.bytesRebuilt + outcome.bytes,
+      repairedAt: outcome.rebuilt > 0 ? { ...record.repairs.repairedAt, [String(outcome.segment)]: outcome.at } : (record.repairs.repairedAt ?? {}),
       recent: outcome.rebuilt > 0 ? [...record.repairs.recent, entry].slice(-MAX_RECENT_REPAIRS) : record.repairs.recent
     }
   }

@@ -255,7 +255,7 @@ describe('file record: withRepair', () => {
 
   test('a repair counts pieces and bytes, and updates its segment\'s good and states', () => {
     const r = withRepair(checked(), repair({ segment: 1, rebuilt: 2, bytes: 2048, goodBefore: 4, goodAfter: 6, states: 'gggggg', seconds: 1.23456 }))
-    assert.deepEqual(r.repairs, { count: 1, piecesRebuilt: 2, bytesRebuilt: 2048, recent: [{ at: 5000, segment: 1, rebuilt: 2, goodBefore: 4, goodAfter: 6, seconds: 1.235 }] })
+    assert.deepEqual(r.repairs, { count: 1, piecesRebuilt: 2, bytesRebuilt: 2048, repairedAt: { 1: 5000 }, recent: [{ at: 5000, segment: 1, rebuilt: 2, goodBefore: 4, goodAfter: 6, seconds: 1.235 }] })
     assert.deepEqual(r.health?.good, [5, 6, 6])
     assert.deepEqual(r.health?.states, ['gggggm', 'gggggg', 'gggggg'])
     assert.equal(r.health?.minGood, 5)
@@ -288,7 +288,7 @@ describe('file record: withRepair', () => {
   test('a run that rebuilt nothing is not a repair, but its verified health still counts', () => {
     const before = checked()
     const r = withRepair(before, repair({ segment: 1, rebuilt: 0, bytes: 0, goodBefore: 5, goodAfter: 5, states: 'gggggm' }))
-    assert.deepEqual(r.repairs, { count: 0, piecesRebuilt: 0, bytesRebuilt: 0, recent: [] })
+    assert.deepEqual(r.repairs, { count: 0, piecesRebuilt: 0, bytesRebuilt: 0, repairedAt: {}, recent: [] })
     assert.deepEqual(r.health?.good, [5, 5, 6])
     assert.deepEqual(r.health?.states, ['gggggm', 'gggggm', 'gggggg'])
     assert.equal(r.health?.degraded, 0)
