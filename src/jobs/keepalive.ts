@@ -31,6 +31,11 @@ export interface KeepaliveDeps {
   dht?: Dht
   logger?: Logger
   now?: () => number
+  /**
+   * Called when a node becomes lost or returns: the durability loop checks the files it held at
+   * once instead of waiting for their next periodic check.
+   */
+  onTransition?: (nodeId: string, transition: Transition) => Promise<void>
 }
 
 export interface PingResult {
@@ -68,6 +73,7 @@ export async function processPing (data: PayloadOf<'keepalive', 'ping'>, deps: K
   if (applied === undefined) return { nodeId: data.nodeId, ok: outcome.ok, skipped: 'not-registered' }
   if (applied.transition !== undefined) {
     deps.logger?.info({ nodeId: data.nodeId, transition: applied.transition, missed: applied.record.missed, error: outcome.ok ? undefined : outcome.error }, `node ${applied.transition}`)
+    await deps.onTransition?.(data.nodeId, applied.transition)
   }
   return {
     nodeId: data.nodeId,

@@ -12,6 +12,7 @@ import { processKeepaliveTick, processPing } from './keepalive.js'
 import { QUEUE_NAMES, parseJob, type QueueName, type TypedJob } from './payloads.js'
 import { QUEUE_JOB_DEFAULTS } from './producer.js'
 import { NodeRegistry } from './registry.js'
+import { repairCheckDedupId } from './job-ids.js'
 import { FileRegistry } from './file-registry.js'
 import { Durability } from './durability.js'
 import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, type DurabilityJobDeps } from './durability-jobs.js'
@@ -147,7 +148,18 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
   keepalive: async (job, raw, ctx, signal) => {
     switch (job.name) {
       case 'ping':
-        return await processPing(job.data, { registry: ctx.registry, client: ctx.client, dht: ctx.dht, logger: ctx.logger }, signal)
+        return await processPing(job.data, {
+          registry: ctx.registry,
+          client: ctx.client,
+          dht: ctx.dht,
+          logger: ctx.logger,
+          // A node lost: check at once the files it held (their segments need repair now).
+          onTransition: async (nodeId, transition) => {
+            if (transition !== 'lost') return
+            const held = (await ctx.files.list(signal === undefined ? {} : { signal })).filter(f => (f.health?.nodes[nodeId] ?? 0) > 0)
+            if (held.length > 0) await ctx.queue('repair').addBulk(held.map(f => ({ name: 'repair-check', data: { capability: f.capability }, opts: { deduplication: { id: repairCheckDedupId(f.manifestId) } } })))
+          }
+        }, signal)
       case 'keepalive-tick':
         return await processKeepaliveTick(raw, job.data, { registry: ctx.registry, dht: ctx.dht, logger: ctx.logger, add: async jobs => await ctx.queue('keepalive').addBulk(jobs) }, signal)
     }
