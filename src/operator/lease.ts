@@ -52,8 +52,8 @@ export function startLeaseElection (init: LeaseElectionInit): LeaseElection {
     spec: {
       holderIdentity: init.identity,
       leaseDurationSeconds: Math.max(1, Math.ceil(leaseDurationMs / 1000)),
-      acquireTime: takeover || current?.spec?.acquireTime === undefined ? now : current.spec.acquireTime,
-      renewTime: now,
+      acquireTime: takeover || current?.spec?.acquireTime === undefined ? microTime(now) : microTime(new Date(current.spec.acquireTime)),
+      renewTime: microTime(now),
       leaseTransitions: (current?.spec?.leaseTransitions ?? 0) + (takeover && current !== undefined ? 1 : 0)
     }
   })
@@ -130,7 +130,13 @@ export function startLeaseElection (init: LeaseElectionInit): LeaseElection {
           if (current?.spec?.holderIdentity === init.identity) {
             await init.kube.replaceLease(init.namespace, init.name, {
               ...current,
-              spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date() }
+              spec: {
+                ...current.spec,
+                holderIdentity: '',
+                leaseDurationSeconds: 1,
+                renewTime: microTime(new Date()),
+                ...(current.spec?.acquireTime === undefined ? {} : { acquireTime: microTime(new Date(current.spec.acquireTime)) })
+              }
             })
           }
         } catch (err) {
@@ -140,4 +146,12 @@ export function startLeaseElection (init: LeaseElectionInit): LeaseElection {
       }
     }
   }
+}
+
+/**
+ * metav1.MicroTime wants exactly six fractional digits ("…05.123000Z"); the client serialises a
+ * Date with three and the API server refuses it. The client passes strings through unchanged.
+ */
+function microTime (date: Date): Date {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date
 }
