@@ -34,7 +34,10 @@ describe('job payloads', () => {
     assert.equal(parseJob('keepalive', 'keepalive-tick', { everyMs: 1000, policy }).name, 'keepalive-tick')
     assert.equal(parseJob('audit', 'audit-file', { capability: `batchain:v1:${MANIFEST}`, tick: 0 }).name, 'audit-file')
     assert.equal(parseJob('repair', 'repair-segment', { capability: `batchain:v1:${MANIFEST}`, segment: 3, good: 4 }).name, 'repair-segment')
-    assert.equal(parseJob('upload', 'upload-file', { path: '/tmp/x' }).name, 'upload-file')
+    assert.equal(parseJob('upload', 'upload-file', { source: { kind: 'path', path: '/tmp/x' }, recipient: 'A'.repeat(43) }).name, 'upload-file')
+    assert.equal(parseJob('upload', 'upload-file', { source: { kind: 'url', url: 'http://127.0.0.1:8080/f' }, recipient: 'A'.repeat(43) }).name, 'upload-file')
+    assert.equal(parseJob('upload', 'delete-file', { capability: `batchain:v1:${MANIFEST}` }).name, 'delete-file')
+    assert.throws(() => parseJob('upload', 'upload-file', { source: { kind: 'url', url: 'ftp://x/f' }, recipient: 'A'.repeat(43) }), /http or https/)
   })
 
   test('an unknown job name fails with the queue and the known names', () => {
