@@ -270,7 +270,9 @@ export class Reconciler {
     next.conditions = this.conditionsFor({ ...obj, status: next }, { Ready: ['True', next.health === 'Degraded' ? 'StoredDegraded' : 'Stored', next.health === 'Degraded' ? 'the file is readable; some pieces are being repaired' : 'the file is stored; its read capability is in the Secret ' + (status.capabilitySecretRef?.name ?? '') ] })
     await this.writeStatus(obj, next)
     if (next.health === 'Degraded' && !wasDegraded) await this.emit(obj, 'Warning', 'Degraded', `${(view.pieces?.total ?? 0) - (view.pieces?.good ?? 0)} of ${view.pieces?.total ?? 0} pieces are missing or bad; repair queued`)
-    if (next.health === 'Healthy' && wasDegraded) await this.emit(obj, 'Normal', 'Repaired', `all ${view.pieces?.total ?? 0} pieces are good again (${view.repairs} repair(s) so far)`)
+    // A repair that finished between two refreshes still gets its event (the Degraded window can be short).
+    const repairedSince = view.lastRepair !== undefined && status.lastRepair !== undefined && view.lastRepair.time !== status.lastRepair.time
+    if (next.health === 'Healthy' && (wasDegraded || repairedSince || (view.lastRepair !== undefined && status.lastRepair === undefined))) await this.emit(obj, 'Normal', 'Repaired', `all ${view.pieces?.total ?? 0} pieces are good again (${view.repairs} repair(s) so far)`)
     return { requeueAfterMs: next.health === 'Healthy' ? (this.init.refreshMs ?? 60_000) : (this.init.fastRefreshMs ?? 3000) }
   }
 

@@ -46,7 +46,7 @@ describe('StoredFile operator (real apiserver, real network, controller process)
     'controller', '--redis', redisUrl, '--kubeconfig', kube!.identities[SA]!.kubeconfig,
     '--seal-key', join(home, 'seal.pem'), '--identity', identity,
     '--lease-namespace', 'batchain-system', '--lease-name', 'batchain-controller', '--lease-duration', '3',
-    '--poll', '300', '--fast-refresh', '500', '--refresh', '5', '--check-every', '2', '--max-backoff', '2',
+    '--poll', '300', '--fast-refresh', '500', '--refresh', '1', '--check-every', '2', '--max-backoff', '2',
     '--retry-failed-after', '3', '--relist', '30', '--keepalive-every', '1', '--grace', '0'
   ]
   const startController = async (identity: string, env: NodeJS.ProcessEnv = {}): Promise<JsonProcess> =>
@@ -66,7 +66,12 @@ describe('StoredFile operator (real apiserver, real network, controller process)
     await kube.kubectlOk(['apply', '-f', 'manifests/crds/'])
     await kube.kubectlOk(['wait', '--for=condition=Established', 'crd/storedfiles.batchain.io', '--timeout=60s'])
     await kube.kubectlOk(['apply', '-f', 'manifests/rbac/'])
-    const up = await runCli(['testnet', 'up', '--nodes', '8', '--dir', dir, '--grace', '0', '--keepalive-every', '1', '--no-dashboard', '--json'], { timeoutMs: 240_000, env: { BATCHAIN_HOME: home } })
+    const up = await runCli(['testnet', 'up', '--nodes', '8', '--dir', dir, '--grace', '0', '--keepalive-every', '1', '--no-dashboard', '--json'], {
+      timeoutMs: 240_000,
+      // Each rebuilt piece's placement is held 3 s in the worker, so a repair spans several status
+      // refreshes and the Degraded state is observable before it heals (it is otherwise sub-second).
+      env: { BATCHAIN_HOME: home, BATCHAIN_FAILPOINTS: 'repair.after-place=sleep(3000)' }
+    })
     if (up.code === 0) started = up.json.processes
     assert.equal(up.code, 0, `testnet up failed: ${up.stderr}`)
     redisUrl = (await readFile(join(dir, 'redis.url'), 'utf8')).trim()
