@@ -138,12 +138,14 @@ describe('jobs: keepalive, dedupe, bad payloads', () => {
     assert.equal(worker.proc.exitCode, null, 'the worker is still running')
   })
 
-  test('a worker refuses a queue it has no processor for (its jobs are not completed unprocessed)', async (t) => {
+  test('a worker refuses queues it cannot serve (audit, repair and upload need a network), so their jobs wait for one that can', async (t) => {
     if (!requireRedis(redis, t)) return
-    const res = await runCli(['worker', '--redis', redis.url, '--prefix', 'noproc', '--queues', 'audit', '--json'], { timeoutMs: 30_000 })
-    assert.equal(res.code, 1)
-    assert.equal(res.json?.error?.code, 'BATCHAIN_ERR_NO_PROCESSOR')
-    assert.match(res.stderr, /Queue audit has no processor/)
+    for (const queues of ['audit', 'repair', 'upload', 'keepalive,audit']) {
+      const res = await runCli(['worker', '--redis', redis.url, '--prefix', 'noproc', '--queues', queues, '--json'], { timeoutMs: 30_000, env: { BATCHAIN_NODES: '', BATCHAIN_BOOTSTRAP: '', BATCHAIN_TESTNET_DIR: '' } })
+      assert.equal(res.code, 1, queues)
+      assert.equal(res.json?.error?.code, 'BATCHAIN_ERR_INVALID_ARGUMENT')
+      assert.match(res.stderr, /need a network to find pieces/)
+    }
     const bad = await runCli(['worker', '--redis', 'http://x', '--json'], { timeoutMs: 30_000 })
     assert.equal(bad.json?.error?.code, 'BATCHAIN_ERR_INVALID_ARGUMENT')
   })
