@@ -65,7 +65,7 @@ const operator: BenchGroup = async (ctx) => {
 
     // The operator.
     controller = await spawnJsonCli('controller', ['controller', '--redis', redisUrl, '--kubeconfig', kube.kubeconfig, '--seal-key', join(home, 'seal.pem'),
-      '--lease-namespace', 'batchain-system', '--concurrency', '16', '--poll', '1000', '--no-scheduler'], { BATCHAIN_HOME: home, BATCHAIN_LOG_LEVEL: 'error' })
+      '--lease-namespace', 'batchain-system', '--concurrency', '16', '--no-scheduler'], { BATCHAIN_HOME: home, BATCHAIN_LOG_LEVEL: 'error' })
     await controller.waitFor(e => e.event === 'leader', 'leadership', 60_000)
     const list = {
       apiVersion: 'v1',

@@ -106,10 +106,24 @@ export async function startController (init: ControllerInit): Promise<RunningCon
   let watchFailures = 0
   let restartTimer: NodeJS.Timeout | undefined
   const keyOfRaw = (obj: KubernetesObject): string => keyOf(obj as unknown as StoredFile)
-  const enqueue = (obj: KubernetesObject): void => { queue.add(keyOfRaw(obj)) }
+  /**
+   * What of an object makes a reconcile necessary: the spec (generation), deletion, finalizers.
+   * Our own status writes also arrive as updates; they change none of these and are not queued
+   * (the reconcile that wrote them already scheduled its next run).
+   */
+  const seen = new Map<string, string>()
+  const fingerprint = (obj: KubernetesObject): string => JSON.stringify([obj.metadata?.generation, obj.metadata?.deletionTimestamp, obj.metadata?.finalizers, obj.metadata?.uid])
+  const enqueue = (obj: KubernetesObject): void => {
+    const key = keyOfRaw(obj)
+    const print = fingerprint(obj)
+    if (seen.get(key) === print) return
+    seen.set(key, print)
+    queue.add(key)
+  }
   informer.on('add', enqueue)
   informer.on('update', enqueue)
   informer.on('delete', obj => {
+    seen.delete(keyOfRaw(obj))
     queue.add(keyOfRaw(obj)) // the reconcile finds it gone and forgets it
     reconciler.forget(keyOfRaw(obj))
   })

@@ -32,7 +32,7 @@ export interface ReconcilerInit {
   /** Events' reportingInstance (the controller's identity). */
   instance: string
   logger?: Logger
-  /** Poll of a running upload/delete job (QueueEvents usually wakes us earlier). @defaultValue 2 s */
+  /** Poll of a running upload/delete job, a fallback: QueueEvents wakes the key when the job ends. @defaultValue 10 s */
   pollMs?: number
   /** Status refresh while Healthy. @defaultValue 60 s */
   refreshMs?: number
@@ -157,7 +157,7 @@ export class Reconciler {
       await failpoint('controller.after-enqueue', signal)
       await this.writeStatus(obj, { ...status, phase: status.manifestId === undefined ? 'Uploading' : status.phase, conditions: this.conditionsFor(obj, { SourceReady: ['True', 'Resolved', 'the source was read'], Stored: status.manifestId === undefined ? ['False', 'Uploading', 'the file is being stored on the network'] : ['True', 'Updating', 'a new version of the file is being stored; the previous one is still readable'], ...(status.manifestId === undefined ? { Ready: ['False', 'Uploading', 'the file is being stored on the network'] } : {}) }) })
       await this.emit(obj, 'Normal', 'Uploading', `storing the file (${r.dataShards}+${r.parityShards})`)
-      return { requeueAfterMs: this.init.pollMs ?? 2000 }
+      return { requeueAfterMs: this.init.pollMs ?? 10_000 }
     }
     this.init.watchJob?.(jobId, keyOf(obj))
     if (state === 'completed') return await this.adopt(obj, job.returnvalue, dataHash, secretName, signal)
@@ -177,7 +177,7 @@ export class Reconciler {
     if (status.manifestId === undefined && status.phase !== 'Uploading') {
       await this.writeStatus(obj, { ...status, phase: 'Uploading', conditions: this.conditionsFor(obj, { Stored: ['False', 'Uploading', 'the file is being stored on the network'], Ready: ['False', 'Uploading', 'the file is being stored on the network'] }) })
     }
-    return { requeueAfterMs: this.init.pollMs ?? 2000 }
+    return { requeueAfterMs: this.init.pollMs ?? 10_000 }
   }
 
   /** A finished upload: capability into the Secret, status, audit schedule; the old copy released. */
@@ -294,7 +294,7 @@ export class Reconciler {
       const job = await Job.fromId<unknown, UploadJobResult>(this.init.producer.queue('upload'), jobId)
       if (job !== undefined) {
         const state = await job.getState()
-        if (state === 'active') { this.init.watchJob?.(jobId, keyOf(obj)); return { requeueAfterMs: this.init.pollMs ?? 2000 } }
+        if (state === 'active') { this.init.watchJob?.(jobId, keyOf(obj)); return { requeueAfterMs: this.init.pollMs ?? 10_000 } }
         if (state === 'completed') manifests.add(job.returnvalue.manifestId)
         else if (state !== 'failed') await job.remove().catch(() => {})
       }
@@ -311,7 +311,7 @@ export class Reconciler {
           await this.init.producer.add('upload', 'delete-file', { capability: `batchain:v1:${manifestId}`, owner: keyOf(obj) }, { jobId }, { signal })
           this.init.watchJob?.(jobId, keyOf(obj))
           this.init.onEvent?.({ event: 'delete-enqueued', key: keyOf(obj), manifestId, reason: 'deleted' })
-          return { requeueAfterMs: this.init.pollMs ?? 2000 }
+          return { requeueAfterMs: this.init.pollMs ?? 10_000 }
         }
         if (state === 'failed') {
           const reason = redact(job.failedReason ?? 'the delete job failed')
@@ -319,7 +319,7 @@ export class Reconciler {
           if (this.now() - (job.finishedOn ?? 0) >= (this.init.retryFailedAfterMs ?? 60_000)) await job.remove().catch(() => {})
           return { requeueAfterMs: Math.max(1000, Math.min(this.init.retryFailedAfterMs ?? 60_000, 10_000)) }
         }
-        if (state !== 'completed') { this.init.watchJob?.(jobId, keyOf(obj)); return { requeueAfterMs: this.init.pollMs ?? 2000 } }
+        if (state !== 'completed') { this.init.watchJob?.(jobId, keyOf(obj)); return { requeueAfterMs: this.init.pollMs ?? 10_000 } }
         const r = job.returnvalue
         this.init.onEvent?.({ event: 'pieces-deleted', key: keyOf(obj), manifestId, copies: r.copies, deleted: r.deleted, released: r.released, unreachable: r.unreachable })
       }

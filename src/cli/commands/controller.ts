@@ -47,7 +47,7 @@ export function registerController (program: Command, output: () => Output): voi
     .option('--identity <id>', 'Lease holder identity (default HOST-PID-random)')
     .option('--concurrency <n>', 'StoredFiles reconciled at once', intOption('--concurrency', 1, 256), 8)
     .option('--max-backoff <seconds>', 'longest retry delay of a failing StoredFile (missing ConfigMap, API errors)', intOption('--max-backoff', 1, 3600), 60)
-    .option('--poll <ms>', 'poll of a running upload or delete job (job events usually wake the controller first)', intOption('--poll', 100, 60_000), 2000)
+    .option('--poll <ms>', 'fallback poll of a running upload or delete job (its completion event wakes the controller at once)', intOption('--poll', 100, 600_000), 10_000)
     .option('--refresh <seconds>', 'status refresh of a healthy StoredFile', intOption('--refresh', 1, 86_400), 60)
     .option('--fast-refresh <ms>', 'status refresh of a StoredFile that is not healthy', intOption('--fast-refresh', 100, 600_000), 3000)
     .option('--check-every <seconds>', 'queue a health check of a StoredFile when its last one is older than this', intOption('--check-every', 1, 86_400), 60)
