@@ -162,6 +162,29 @@ describe('local testnet (real node processes)', () => {
     assert.equal(await readFile(join(dir, 'testnet.json'), 'utf8'), before)
   })
 
+  test('the durability loop runs on the testnet: an upload registers its file, the worker registers the storage nodes, and the dashboard shows both', async (t) => {
+    if (!dashboard) { t.skip('no dashboard in this CLI'); return }
+    const source = join(dir, 'loop.bin')
+    await writeFile(source, Buffer.alloc(300_000, 7))
+    const up = await runCli(['upload', source, '--testnet', dir, '--data-shards', '2', '--parity-shards', '2', '--json'], { env: { BATCHAIN_HOME: join(dir, 'client-home') } })
+    assert.equal(up.code, 0, up.stderr)
+    assert.equal(up.json.registered, `batchain:v1:${up.json.manifestId as string}`, 'the upload found Redis through the testnet dir and registered the file')
+    const state = await loadTestnet(dir)
+    const storage = state.processes.filter(p => p.role === 'storage').map(p => (p as { nodeId: string }).nodeId).sort()
+    const url = (state.processes.find(p => p.role === 'dashboard') as { url: string }).url
+    const getJson = async (path: string): Promise<any> => await new Promise((resolve, reject) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+      get(`${url}${path}`, res => { let body = ''; res.setEncoding('utf8').on('data', (d: string) => { body += d }).on('end', () => { try { resolve(JSON.parse(body)) } catch (err) { reject(err) } }) }).on('error', reject)
+    })
+    let nodes: string[] = []
+    for (let i = 0; i < 120 && nodes.length < storage.length; i++) {
+      nodes = ((await getJson('/api/nodes')).nodes as Array<{ nodeId: string, state: string }>).filter(n => n.state === 'online').map(n => n.nodeId).sort()
+      if (nodes.length < storage.length) await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    assert.deepEqual(nodes, storage, 'every storage node of the testnet is registered and online')
+    const files = (await getJson('/api/files')) as { files: Array<{ manifestId: string }> }
+    assert.ok(files.files.some(f => f.manifestId === up.json.manifestId), 'the dashboard lists the uploaded file')
+  })
+
   test('a killed storage node shows offline (process gone); a frozen bootstrap shows alive but offline', async () => {
     const victim = started.find(p => p.name === 'node-2')!
     assert.ok(signalProcess(victim.pid, 'SIGKILL'))
