@@ -87,10 +87,14 @@ const operator: BenchGroup = async (ctx) => {
     }
     const seconds = (performance.now() - start) / 1000
     const reconciles = controller.events.filter(e => e.event === 'reconciled').length - before
+    const byEvent: Record<string, number> = {}
+    for (const e of controller.events) byEvent[String(e.event)] = (byEvent[String(e.event)] ?? 0) + 1
+    const errors = controller.events.filter(e => e.event === 'reconcile-error').map(e => String(e.error).slice(0, 80))
+    process.stderr.write(`[bench] operator: controller events ${JSON.stringify(byEvent)}; first errors ${JSON.stringify([...new Set(errors)].slice(0, 5))}\n`)
     const extra = { files: count, fileBytes: size, nodes: 8, workerConcurrency: 4, controllerConcurrency: 16, baselineWhat: 'upload-file jobs enqueued directly on the same worker' }
     ctx.emit(withBaseline('operator.all_ready', seconds, 's', baselineSeconds, extra))
     ctx.emit(withBaseline('operator.files_per_second', count / seconds, 'files/s', count / baselineSeconds, extra))
-    ctx.emit({ name: 'operator.reconciles_per_second', value: round(reconciles / seconds), unit: 'reconciles/s', reconciles, perFile: round(reconciles / count, 2), ...extra })
+    ctx.emit({ name: 'operator.reconciles_per_second', value: round(reconciles / seconds), unit: 'reconciles/s', reconciles, perFile: round(reconciles / count, 2), reconcileErrors: byEvent['reconcile-error'] ?? 0, ...extra })
   } finally {
     await controller?.stop().catch(() => {})
     await producer?.close()

@@ -69,6 +69,15 @@ export class Reconciler {
   private readonly schedules = new Map<string, string>()
   /** Health-check requests: manifest id → when queued. */
   private readonly checksQueued = new Map<string, number>()
+  /** Polls of a running job so far: the fallback poll backs off (pollMs · 2^n, ≤ 60 s); QueueEvents wakes the key on completion. */
+  private readonly polls = new Map<string, number>()
+
+  private pollDelay (jobId: string): number {
+    const n = this.polls.get(jobId) ?? 0
+    this.polls.set(jobId, n + 1)
+    if (this.polls.size > 10_000) this.polls.clear()
+    return Math.min(60_000, (this.init.pollMs ?? 10_000) * 2 ** Math.min(n, 10))
+  }
 
   constructor (init: ReconcilerInit) {
     this.init = init
@@ -160,7 +169,7 @@ export class Reconciler {
       return { requeueAfterMs: this.init.pollMs ?? 10_000 }
     }
     this.init.watchJob?.(jobId, keyOf(obj))
-    if (state === 'completed') return await this.adopt(obj, job.returnvalue, dataHash, secretName, signal)
+    if (state === 'completed') { this.polls.delete(jobId); return await this.adopt(obj, job.returnvalue, dataHash, secretName, signal) }
     if (state === 'failed') {
       const reason = redact(job.failedReason ?? 'the upload job failed')
       const retryIn = Math.max(1000, (this.init.retryFailedAfterMs ?? 60_000) - (this.now() - (job.finishedOn ?? 0)))
@@ -177,7 +186,7 @@ export class Reconciler {
     if (status.manifestId === undefined && status.phase !== 'Uploading') {
       await this.writeStatus(obj, { ...status, phase: 'Uploading', conditions: this.conditionsFor(obj, { Stored: ['False', 'Uploading', 'the file is being stored on the network'], Ready: ['False', 'Uploading', 'the file is being stored on the network'] }) })
     }
-    return { requeueAfterMs: this.init.pollMs ?? 10_000 }
+    return { requeueAfterMs: this.pollDelay(jobId) }
   }
 
   /** A finished upload: capability into the Secret, status, audit schedule; the old copy released. */
