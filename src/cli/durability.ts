@@ -49,7 +49,7 @@ export interface OpenDurability {
   close: () => Promise<void>
 }
 
-export async function openDurability (opts: RedisCliOptions & NetworkCliOptions, options: AbortOptions & { needRedis?: boolean, needNetwork?: boolean } = {}): Promise<OpenDurability> {
+export async function openDurability (opts: RedisCliOptions & NetworkCliOptions, options: AbortOptions & { needRedis?: boolean } = {}): Promise<OpenDurability> {
   const redisUrl = redisUrlFor(opts)
   if (options.needRedis === true && redisUrl === undefined) {
     throw new InvalidArgumentError('No Redis given: pass --redis redis://HOST:PORT (or set BATCHAIN_REDIS, or use --testnet DIR of a testnet with Redis); or run it here with --now')
@@ -58,7 +58,7 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
   const logger = createLogger('durability')
   let redis: Redis | undefined
   let producer: JobProducer | undefined
-  const net = options.needNetwork === false ? undefined : await openNetwork(opts, client, options)
+  const net = await openNetwork(opts, client, options)
   try {
     let files: FileRegistry | undefined
     let nodes: NodeRegistry | undefined
@@ -69,13 +69,7 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
       nodes = new NodeRegistry({ redis, logger })
       producer = new JobProducer({ redis: redisUrl, logger, retryForMs: 10_000 })
     }
-    const network = net?.network ?? {
-      createPlacer: () => { throw new InvalidArgumentError('No network given') },
-      manifestTargets: async () => [],
-      locator: { locate: async () => { throw new InvalidArgumentError('No network given: pass --bootstrap, --testnet or --nodes') } },
-      publish: async () => {},
-      close: async () => {}
-    }
+    const network = net.network
     const durability = new Durability({ network, client, logger, ...(files === undefined ? {} : { files }), ...(nodes === undefined ? {} : { nodes }) })
     return {
       durability,
@@ -86,12 +80,12 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
       close: async () => {
         await producer?.close()
         if (redis !== undefined) await closeRedis(redis)
-        await net?.close()
+        await net.close()
         client.close()
       }
     }
   } catch (err) {
-    await net?.close()
+    await net.close()
     client.close()
     throw err
   }

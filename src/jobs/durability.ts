@@ -1,5 +1,6 @@
 import type { AbortOptions } from '../core/abort.js'
 import type { PieceId } from '../core/ids.js'
+import { InvalidArgumentError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { auditFile, fetchManifest, repairSegment, segmentHealth, trustEveryHolder, type AuditReport, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type StorageNetwork } from '../client/index.js'
 import { parseCapability, toVerifyCapability, type VerifyCapability } from '../crypto/capability.js'
@@ -218,7 +219,7 @@ export class Durability {
   }
 
   private requireFiles (): FileRegistry {
-    if (this.init.files === undefined) throw new Error('This operation needs the file registry (Redis)')
+    if (this.init.files === undefined) throw new InvalidArgumentError('Registering a file needs the durability loop\'s Redis (--redis)')
     return this.init.files
   }
 }
