@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Job, QueueEvents } from 'bullmq'
 import { generateSealKeys } from '../../src/crypto/sealed-box.js'
-import { JobProducer, bullConnection } from '../../src/jobs/index.js'
+import { FileRegistry, JobProducer, bullConnection, closeRedis, createRedis } from '../../src/jobs/index.js'
 import { isProcessAlive, loadTestnet, type TestnetProcess } from '../../src/testnet/index.js'
 import { signalProcess, waitForExit } from '../../src/testnet/liveness.js'
 import { runCli } from '../../test/helpers/cli.js'
@@ -94,6 +94,14 @@ const operator: BenchGroup = async (ctx) => {
     const extra = { files: count, fileBytes: size, nodes: 8, workerConcurrency: 4, controllerConcurrency: 16, baselineWhat: 'upload-file jobs enqueued directly on the same worker' }
     ctx.emit(withBaseline('operator.all_ready', seconds, 's', baselineSeconds, extra))
     ctx.emit(withBaseline('operator.files_per_second', count / seconds, 'files/s', count / baselineSeconds, extra))
+    // Exactly one stored copy per StoredFile: registered files owned by the bench's objects.
+    const registryRedis = createRedis({ url: redisUrl, role: 'client' })
+    registryRedis.on('error', () => {})
+    const owned = (await new FileRegistry({ redis: registryRedis }).list()).filter(f => f.owner?.startsWith('default/bench-') === true)
+    await closeRedis(registryRedis)
+    const perObject = new Map<string, number>()
+    for (const f of owned) perObject.set(f.owner as string, (perObject.get(f.owner as string) ?? 0) + 1)
+    ctx.emit({ name: 'operator.stored_copies_per_file', value: round(owned.length / count, 3), unit: 'copies', registered: owned.length, objectsWithMoreThanOne: [...perObject.values()].filter(n => n > 1).length, ...extra })
     ctx.emit({ name: 'operator.reconciles_per_second', value: round(reconciles / seconds), unit: 'reconciles/s', reconciles, perFile: round(reconciles / count, 2), reconcileErrors: byEvent['reconcile-error'] ?? 0, ...extra })
   } finally {
     await controller?.stop().catch(() => {})
