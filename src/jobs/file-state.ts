@@ -42,6 +42,8 @@ export const fileRecordSchema = z.strictObject({
   label: z.string().max(256).optional(),
   /** Who registered it: a StoredFile namespace/name, a CLI upload, … (display only). */
   owner: z.string().max(512).optional(),
+  /** The upload job that stored it, when it came through the upload queue (its result is kept under this id). */
+  uploadJobId: z.string().max(200).optional(),
   dataShards: z.number().int().min(1),
   parityShards: z.number().int().min(0),
   segments: count,

@@ -64,7 +64,7 @@ function sourceStream (source: PayloadOf<'upload', 'upload-file'>['source'], sig
   }
 }
 
-export async function processUploadFile (data: PayloadOf<'upload', 'upload-file'>, deps: UploadJobDeps, signal?: AbortSignal): Promise<UploadJobResult> {
+export async function processUploadFile (data: PayloadOf<'upload', 'upload-file'>, deps: UploadJobDeps, signal?: AbortSignal, jobId?: string): Promise<UploadJobResult> {
   const options = signal === undefined ? {} : { signal }
   const recipient = Buffer.from(data.recipient, 'base64url')
   const nodes = await deps.nodes.list(options)
@@ -86,7 +86,7 @@ export async function processUploadFile (data: PayloadOf<'upload', 'upload-file'
     ...(data.repairThreshold === undefined ? {} : { repairThreshold: data.repairThreshold })
   }, options)
   deps.logger?.info({ manifestId: result.manifestId, size: result.size, owner: data.owner }, 'uploaded')
-  return {
+  const out: UploadJobResult = {
     manifestId: result.manifestId,
     capability: verify,
     sealedCapability: sealTo(Buffer.from(result.capability, 'utf8'), recipient).toString('base64url'),
@@ -99,6 +99,8 @@ export async function processUploadFile (data: PayloadOf<'upload', 'upload-file'
     bytesStored: result.bytesStored,
     seconds: result.seconds
   }
+  if (jobId !== undefined) await deps.files.recordUpload(jobId, { ...out }, options)
+  return out
 }
 
 export interface DeleteJobResult {

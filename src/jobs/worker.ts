@@ -126,11 +126,11 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
         return await processAuditFile(job.data, durabilityDeps(ctx), signal)
     }
   },
-  upload: async (job, _raw, ctx, signal) => {
+  upload: async (job, raw, ctx, signal) => {
     if (ctx.uploads === undefined) throw new InvalidArgumentError('This worker has no network or identity: upload jobs need both')
     switch (job.name) {
       case 'upload-file':
-        return await processUploadFile(job.data, ctx.uploads, signal)
+        return await processUploadFile(job.data, ctx.uploads, signal, raw.id)
       case 'delete-file':
         return await processDeleteFile(job.data, ctx.uploads, signal)
     }

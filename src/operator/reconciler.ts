@@ -150,6 +150,11 @@ export class Reconciler {
       job = undefined
       state = undefined
     }
+    if (job === undefined) {
+      // BullMQ drops finished jobs after a while; the worker also kept the result under the job id.
+      const kept = await this.init.files.uploadResult(jobId, { signal }) as UploadJobResult | undefined
+      if (kept !== undefined) return await this.adopt(obj, kept, dataHash, secretName, signal)
+    }
     if (job === undefined || state === 'unknown') {
       const payload: PayloadOf<'upload', 'upload-file'> = {
         source: source.payload,

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { Queue, QueueEvents } from 'bullmq'
 import { MiB } from '../../src/core/constants.js'
 import { generateSealKeys, openSealed } from '../../src/crypto/sealed-box.js'
-import { bullConnection, type UploadJobResult } from '../../src/jobs/index.js'
+import { FileRegistry, bullConnection, closeRedis, createRedis, type UploadJobResult } from '../../src/jobs/index.js'
 import { runCli } from '../helpers/cli.js'
 import { sha256File } from '../helpers/files.js'
 import { spawnJsonCli, type JsonProcess } from '../helpers/jobs.js'
@@ -101,6 +101,24 @@ describe('jobs: uploads and deletes for the controller', () => {
     const again = await queue.add('upload-file', { source: { kind: 'url', url: `${httpUrl}/file.bin` }, recipient: keys.publicKey.toString('base64url') }, { jobId: 'up-url' })
     assert.equal(await again.getState(), 'completed', 'the existing job, not a new one')
     assert.equal(await piecesOnDisk(), before)
+  })
+
+  test('the result outlives the job: after BullMQ drops it, the registry still has it under the job id', async (t) => {
+    if (!requireRedis(redis, t)) return
+    const job = await queue.getJob('up-url')
+    const result = job?.returnvalue as UploadJobResult
+    await job?.remove()
+    assert.equal(await queue.getJob('up-url'), undefined, 'the job is gone')
+    const registryRedis = createRedis({ url: (redis as RedisServer).url, role: 'client' })
+    registryRedis.on('error', () => {})
+    try {
+      const files = new FileRegistry({ redis: registryRedis })
+      assert.deepEqual(await files.uploadResult('up-url'), { ...result })
+      assert.equal((await files.get(result.manifestId))?.uploadJobId, 'up-url')
+      assert.equal(await files.uploadResult('never-ran'), undefined)
+    } finally {
+      await closeRedis(registryRedis)
+    }
   })
 
   test('a source that cannot be fetched fails the job with the reason; the worker goes on', async (t) => {
