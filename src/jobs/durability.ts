@@ -6,7 +6,7 @@ import { auditFile, fetchManifest, repairSegment, segmentHealth, trustEveryHolde
 import { parseCapability, toVerifyCapability, type VerifyCapability } from '../crypto/capability.js'
 import { createErasureCoder, type ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
-import type { PieceClient } from '../transfer/index.js'
+import { parseContact, type PieceClient } from '../transfer/index.js'
 import type { FileRegistry } from './file-registry.js'
 import { PIECE_STATE_LETTERS, type FileRecord } from './file-state.js'
 import { excludedNodes, registryJudge } from './judge.js'
@@ -119,7 +119,7 @@ export class Durability {
         for (const h of p.holders) {
           perNode[h.nodeId] = (perNode[h.nodeId] ?? 0) + 1
           if (this.init.nodes !== undefined && nodes !== undefined && !nodes.has(h.nodeId)) {
-            const [host, port] = splitContact(h.node)
+            const { host, port } = parseContact(h.node)
             const rec = await this.init.nodes.register({ nodeId: h.nodeId, piece: { host, port } }, options)
             nodes.set(h.nodeId, rec)
             registered++
@@ -155,7 +155,7 @@ export class Durability {
         // A holder met here for the first time is registered, so its verdict is kept (and keepalive pings it).
         let recorded = await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
         if (recorded === undefined) {
-          const [host, port] = splitContact(p.node)
+          const { host, port } = parseContact(p.node)
           await this.init.nodes.register({ nodeId: p.nodeId, piece: { host, port } }, options)
           recorded = await this.init.nodes.recordAudit(p.nodeId, p.state === 'ok', options)
         }
@@ -235,7 +235,3 @@ function addressesOf (nodes: ReadonlyMap<string, NodeRecord> | undefined): ((nod
   return nodeId => nodes.get(nodeId)?.piece
 }
 
-function splitContact (text: string): [string, number] {
-  const at = text.lastIndexOf(':')
-  return [text.slice(0, at).replace(/^\[|\]$/g, ''), Number(text.slice(at + 1))]
-}
