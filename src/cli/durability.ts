@@ -58,7 +58,7 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
   const logger = createLogger('durability')
   let redis: Redis | undefined
   let producer: JobProducer | undefined
-  const net = await openNetwork(opts, client, options)
+  const net = await openNetwork(opts, client, options).catch((err: unknown) => { client.close(); throw err })
   try {
     let files: FileRegistry | undefined
     let nodes: NodeRegistry | undefined

@@ -7,7 +7,7 @@ import type { RepairPlacement, SegmentRepairResult } from '../client/index.js'
 import type { Durability } from './durability.js'
 import type { FileRegistry } from './file-registry.js'
 import { checkDue } from './file-state.js'
-import { auditJobId, auditDedupId, repairCheckDedupId, repairDedupId, repairPriority, tickOf } from './job-ids.js'
+import { auditJobId, auditDedupId, repairCheckJob, repairDedupId, repairPriority, tickOf } from './job-ids.js'
 import { scheduledAt } from './keepalive.js'
 import type { PayloadOf } from './payloads.js'
 
@@ -50,7 +50,7 @@ export async function processAuditFile (data: PayloadOf<'audit', 'audit-file'>, 
   })
   const manifestId = manifestIdOf(data.capability)
   const repairQueued = report.failed > 0 || report.missing > 0
-  if (repairQueued) await deps.addRepair([{ name: 'repair-check', data: { capability: data.capability }, opts: { deduplication: { id: repairCheckDedupId(manifestId) } } }])
+  if (repairQueued) await deps.addRepair([repairCheckJob(data.capability)])
   const failedNodes = [...new Set(report.pieces.filter(p => p.state === 'failed' && p.nodeId !== null).map(p => p.nodeId as string))]
   if (report.failed > 0) deps.logger?.warn({ manifestId, failed: report.failed, nodes: failedNodes.map(n => n.slice(0, 12)) }, 'audit failures')
   return { manifestId, challenged: report.pieces.length, ok: report.ok, failed: report.failed, missing: report.missing, failedNodes, repairQueued }
@@ -61,7 +61,7 @@ export async function processCheckTick (data: PayloadOf<'repair', 'check-tick'>,
   const now = Date.now()
   const files = (await deps.files.list(signal === undefined ? {} : { signal })).filter(f => checkDue(f, now))
   if (files.length > 0) {
-    await deps.addRepair(files.map(f => ({ name: 'repair-check' as const, data: { capability: f.capability }, opts: { deduplication: { id: repairCheckDedupId(f.manifestId) } } })))
+    await deps.addRepair(files.map(f => repairCheckJob(f.capability)))
   }
   return { files: files.length }
 }

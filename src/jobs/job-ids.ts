@@ -75,6 +75,16 @@ export function repairCheckDedupId (manifestId: string): string {
   return `repair-check.${manifestId}`
 }
 
+/**
+ * The health check of one file, one pending per file (by verify capability): the job every trigger
+ * queues — the check tick, a failed audit, a node turning lost, `batchain repair`, the dashboard.
+ */
+export function repairCheckJob (capability: string): { name: 'repair-check', data: { capability: string }, opts: { deduplication: { id: string } } } {
+  const manifestId = /^batchain:v1:([0-9a-f]{64})$/.exec(capability)?.[1]
+  if (manifestId === undefined) throw new InvalidArgumentError('a repair check needs a verify capability')
+  return { name: 'repair-check', data: { capability }, opts: { deduplication: { id: repairCheckDedupId(manifestId) } } }
+}
+
 /** Scheduler ids (BullMQ job scheduler ids; one per periodic task, owned by the leader). */
 export const SCHEDULER_IDS = {
   keepaliveTick: 'keepalive-tick',

@@ -2,10 +2,10 @@ import { Queue, type JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { sleep, throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { minute, second } from '../core/constants.js'
-import { RedisUnavailableError, errorMessage } from '../core/errors.js'
+import { InvalidArgumentError, RedisUnavailableError, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { closeRedis, createRedis, redisOptions, reconnectDelay } from './connection.js'
-import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairCheckDedupId, repairDedupId, repairPriority } from './job-ids.js'
+import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairCheckDedupId, repairCheckJob, repairDedupId, repairPriority } from './job-ids.js'
 import { parseJob, type JobName, type KeepalivePolicy, type PayloadOf, type QueueName } from './payloads.js'
 
 /**
@@ -111,7 +111,9 @@ export class JobProducer {
 
   /** A health check of one file (its degraded segments get repair jobs); one pending per file. */
   async enqueueRepairCheck (capability: string, manifestId: string, options: AbortOptions = {}): Promise<EnqueueResult> {
-    return await this.add('repair', 'repair-check', { capability }, { deduplication: { id: repairCheckDedupId(manifestId) } }, options)
+    const job = repairCheckJob(capability)
+    if (job.opts.deduplication.id !== repairCheckDedupId(manifestId)) throw new InvalidArgumentError('manifest id and capability disagree')
+    return await this.add('repair', job.name, job.data, job.opts, options)
   }
 
   /**

@@ -5,7 +5,7 @@ import { MiB } from '../core/constants.js'
 import { InvalidArgumentError, NotOwnerError, PeerUnreachableError, errorCode, errorMessage } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
-import { upload, type StorageNetwork } from '../client/index.js'
+import { upload, type StorageNetwork, type UploadResult } from '../client/index.js'
 import type { Identity } from '../crypto/keys.js'
 import { sealTo } from '../crypto/sealed-box.js'
 import { formatContact, type PieceClient } from '../transfer/index.js'
@@ -33,20 +33,12 @@ export interface UploadJobDeps {
   logger?: Logger
 }
 
-export interface UploadJobResult {
-  manifestId: string
+/** The client's upload result without the read capability and the per-node details, plus: */
+export type UploadJobResult = Pick<UploadResult, 'manifestId' | 'size' | 'sha256' | 'dataShards' | 'parityShards' | 'segments' | 'pieces' | 'bytesStored' | 'seconds'> & {
   /** batchain:v1:… — safe to show anywhere. */
   capability: string
   /** base64url sealed box of the read capability (crypto/sealed-box.ts), for `recipient` only. */
   sealedCapability: string
-  size: number
-  sha256: string
-  dataShards: number
-  parityShards: number
-  segments: number
-  pieces: number
-  bytesStored: number
-  seconds: number
 }
 
 function sourceStream (source: PayloadOf<'upload', 'upload-file'>['source'], signal: AbortSignal | undefined): Promise<AsyncIterable<Uint8Array>> | AsyncIterable<Uint8Array> {

@@ -12,10 +12,10 @@ import { processKeepaliveTick, processPing } from './keepalive.js'
 import { QUEUE_NAMES, parseJob, type QueueName, type TypedJob } from './payloads.js'
 import { QUEUE_JOB_DEFAULTS } from './producer.js'
 import { NodeRegistry } from './registry.js'
-import { repairCheckDedupId } from './job-ids.js'
 import { FileRegistry } from './file-registry.js'
 import { Durability } from './durability.js'
 import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, type DurabilityJobDeps } from './durability-jobs.js'
+import { repairCheckJob } from './job-ids.js'
 import type { StorageNetwork } from '../client/index.js'
 import type { Identity } from '../crypto/keys.js'
 import { processDeleteFile, processUploadFile, type UploadJobDeps } from './upload-jobs.js'
@@ -157,7 +157,7 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
           onTransition: async (nodeId, transition) => {
             if (transition !== 'lost') return
             const held = (await ctx.files.list(signal === undefined ? {} : { signal })).filter(f => (f.health?.nodes[nodeId] ?? 0) > 0)
-            if (held.length > 0) await ctx.queue('repair').addBulk(held.map(f => ({ name: 'repair-check', data: { capability: f.capability }, opts: { deduplication: { id: repairCheckDedupId(f.manifestId) } } })))
+            if (held.length > 0) await ctx.queue('repair').addBulk(held.map(f => repairCheckJob(f.capability)))
           }
         }, signal)
       case 'keepalive-tick':
