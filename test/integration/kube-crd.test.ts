@@ -94,7 +94,7 @@ describe('StoredFile CRD on a real kube-apiserver', () => {
       ['edge-configmap', { source: { configMapKeyRef: { name: 'files', key: 'report.pdf' } }, redundancy: { dataShards: 1, parityShards: 1, repairThreshold: 2 }, auditInterval: '720h', deletionPolicy: 'Retain' }],
       ['edge-secret', { source: { secretKeyRef: { name: 'creds.v1', key: 'id_ed25519' } }, redundancy: { dataShards: 32, parityShards: 32, repairThreshold: 32 }, auditInterval: '1m' }],
       ['edge-url', { source: { url: 'https://files.example.com/a/b.tar.gz?x=1' }, redundancy: { dataShards: 4, parityShards: 2, repairThreshold: 6 }, auditInterval: '1h30m' }],
-      ['edge-http', { source: { url: 'http://10.0.0.7:8080/f' }, redundancy: { parityShards: 1 } }],
+      ['edge-http', { source: { url: 'http://127.0.0.1:8080/f' }, redundancy: { parityShards: 1 } }],
       ['edge-inline-max', { source: { inline: 'x'.repeat(131072) } }]
     ]
     for (const [name, spec] of specs) {
