@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs'
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { abortReason, throwIfAborted, type AbortOptions } from '../core/abort.js'
@@ -8,6 +9,7 @@ import { silentLogger, type Logger } from '../core/logger.js'
 import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
 import { drainBody, pullBody } from './body.js'
 import { Capacity } from './capacity.js'
+import { AlignedPool, alignUp, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from './direct-io.js'
 import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFileDurably, writeFully } from './disk-fs.js'
 import { recoverStore, removePieceFiles } from './disk-recovery.js'
 import { lockDir, type DirLock } from './dir-lock.js'
@@ -44,6 +46,11 @@ import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } f
  *
  * Reads take no lock: renames are atomic and an open file survives unlink, so a reader
  * sees the old or the new state, never a torn one.
+ *
+ * Piece data is written and served with O_DIRECT where the file system allows it
+ * (direct-io.ts says why): staging batches are aligned buffers, the last one is padded to
+ * a block and the file truncated back to the piece size before its fsync. Metadata files
+ * and audit reads stay buffered (small, and read back soon).
  */
 
 export interface DiskStoreInit {
@@ -57,6 +64,11 @@ export interface DiskStoreInit {
   fsync?: boolean
   /** Where open-time recovery reports what it removed (default: silent). */
   logger?: Logger
+  /**
+   * Piece data bypasses the page cache (O_DIRECT, see direct-io.ts): 'auto' (the default)
+   * when a probe write in the directory shows the file system supports it, false never.
+   */
+  directIo?: 'auto' | false
 }
 
 /** Opens (creating if needed) a disk store, recovering from any crash leftovers first. */
@@ -80,7 +92,10 @@ export async function createDiskStore (init: DiskStoreInit, options: AbortOption
       logger.warn({ removed: recovered.removed.length, tempRemoved: recovered.tempRemoved }, 'recovered store after an unclean shutdown')
     }
     for (const size of recovered.pieces.values()) capacity.addPiece(size)
-    return new DiskPieceStore(layout, capacity, recovered.pieces, leafSize, fsync, lock)
+    // Staging batches are whole leaves; direct writes also need them block-aligned.
+    const direct = init.directIo !== false && stagingSizeFor(leafSize) % DIRECT_ALIGNMENT === 0 && await probeDirectIo(layout.tmp)
+    if (direct) logger.debug({ dir: init.dir }, 'piece data uses direct I/O')
+    return new DiskPieceStore(layout, capacity, recovered.pieces, leafSize, fsync, lock, direct)
   } catch (err) {
     await lock?.release()
     throw storeFsError(err, 'Cannot open the store directory', { dir: init.dir })
@@ -98,11 +113,29 @@ const READ_CHUNK = 512 * 1024
 /** Staging buffers kept for reuse between puts; concurrent puts beyond this allocate (and drop) their own. */
 const MAX_IDLE_STAGING = 8
 
+/** Whole leaves when leaves are small (the hasher then never copies a partial leaf); just WRITE_BATCH otherwise. */
+function stagingSizeFor (leafSize: number): number {
+  return leafSize <= WRITE_BATCH ? Math.floor(WRITE_BATCH / leafSize) * leafSize : WRITE_BATCH
+}
+
+/** Buffered stores stage in ordinary buffers. */
+class PlainPool {
+  private readonly idle: Buffer[] = []
+  constructor (readonly size: number) {}
+  take (): Buffer { return this.idle.pop() ?? Buffer.allocUnsafeSlow(this.size) }
+  give (buffer: Buffer): void { if (this.idle.length < MAX_IDLE_STAGING) this.idle.push(buffer) }
+}
+
+/** open(2) flags of direct piece files (only used once the probe found O_DIRECT defined and working). */
+const CREATE_DIRECT = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | (O_DIRECT ?? 0)
+const READ_DIRECT = fsConstants.O_RDONLY | (O_DIRECT ?? 0)
+
 class DiskPieceStore implements PieceStore {
   private readonly locks = new KeyedMutex()
-  private readonly staging: Buffer[] = []
-  /** Whole leaves when leaves are small (the hasher then never copies a partial leaf); just WRITE_BATCH otherwise. */
-  private get stagingSize (): number { return this.leafSize <= WRITE_BATCH ? Math.floor(WRITE_BATCH / this.leafSize) * this.leafSize : WRITE_BATCH }
+  /** Put bodies are gathered here, a batch per file write (aligned buffers when direct). */
+  private readonly staging: PlainPool | AlignedPool
+  /** Bounce buffers of direct reads. */
+  private readonly readPool: AlignedPool | undefined
   private readonly inFlight = new Set<Promise<unknown>>()
   private closed = false
 
@@ -113,8 +146,14 @@ class DiskPieceStore implements PieceStore {
     private readonly index: Map<PieceId, number>,
     private readonly leafSize: number,
     private readonly fsync: boolean,
-    private readonly lock: DirLock
-  ) {}
+    private readonly lock: DirLock,
+    /** Piece data files are written and streamed with O_DIRECT. */
+    readonly direct: boolean
+  ) {
+    const stagingSize = stagingSizeFor(leafSize)
+    this.staging = direct ? new AlignedPool(stagingSize, MAX_IDLE_STAGING) : new PlainPool(stagingSize)
+    this.readPool = direct ? new AlignedPool(READ_CHUNK, MAX_IDLE_STAGING) : undefined
+  }
 
   stats (): StoreStats {
     return this.capacity.stats()
@@ -191,7 +230,7 @@ class DiskPieceStore implements PieceStore {
     const pieceId = this.enter(id, options)
     const size = this.sizeOf(pieceId)
     const range = resolveRange(pieceId, size, options.offset, options.length)
-    const fh = await this.openData(pieceId, size)
+    const fh = await this.openData(pieceId, size, this.readPool !== undefined)
     try {
       throwIfAborted(options.signal)
     } catch (err) {
@@ -202,7 +241,9 @@ class DiskPieceStore implements PieceStore {
       await fh.close()
       return { size: 0, stream: Readable.from([], { objectMode: false }) }
     }
-    const stream = fh.createReadStream({ start: range.offset, end: range.offset + range.length - 1, autoClose: true, highWaterMark: READ_CHUNK })
+    const stream = this.readPool !== undefined
+      ? directReadStream(fh, range.offset, range.length, this.readPool)
+      : fh.createReadStream({ start: range.offset, end: range.offset + range.length - 1, autoClose: true, highWaterMark: READ_CHUNK })
     const signal = options.signal
     if (signal !== undefined) {
       // The signal covers the whole read, not just the open: a cancelled request stops the disk reads too.
@@ -301,11 +342,11 @@ class DiskPieceStore implements PieceStore {
     let leafHashes: Buffer[]
     try {
       const hasher = new MerkleHasher(this.leafSize)
-      const fh = await fsStep('Cannot create temp file', async () => await open(tempData, 'wx'))
+      const fh = await fsStep('Cannot create temp file', async () => await open(tempData, this.direct ? CREATE_DIRECT : 'wx', 0o666))
       // Body chunks (a socket's, typically 16–64 KiB, not leaf-aligned) are gathered into a
       // leaf-aligned staging buffer and hashed and written a batch at a time: one file write
       // (a thread-pool round trip) per batch instead of per chunk, and whole leaves for the hasher.
-      const staging = this.staging.pop() ?? Buffer.allocUnsafeSlow(this.stagingSize)
+      const staging = this.staging.take()
       let reusable = false
       try {
         let position = 0
@@ -314,7 +355,10 @@ class DiskPieceStore implements PieceStore {
           if (staged === 0) return
           const batch = staging.subarray(0, staged)
           hasher.update(batch)
-          await fsStep('Cannot write piece', async () => { await writeFully(fh, batch, position) })
+          // Only the last batch can be short. A direct write of it is padded to a whole block
+          // (zeros, so no stale bytes reach the disk) and the file cut back to size below.
+          const write = this.direct ? staging.fill(0, staged, alignUp(staged)).subarray(0, alignUp(staged)) : batch
+          await fsStep('Cannot write piece', async () => { await writeFully(fh, write, position) })
           position += staged
           staged = 0
         }
@@ -329,6 +373,7 @@ class DiskPieceStore implements PieceStore {
           }
         })
         await flush()
+        if (this.direct && size % DIRECT_ALIGNMENT !== 0) await fsStep('Cannot write piece', async () => { await fh.truncate(size) })
         reusable = true
         const digest = hasher.digest()
         if (digest.root.toString('hex') !== id) {
@@ -350,7 +395,7 @@ class DiskPieceStore implements PieceStore {
         // A no-op when already closed; on the error paths it releases the descriptor.
         await fh.close().catch(() => {})
         // Only once no write of it can be in flight (every flush was awaited to completion).
-        if (reusable && this.staging.length < MAX_IDLE_STAGING) this.staging.push(staging)
+        if (reusable) this.staging.give(staging)
       }
       await fsStep('Cannot commit piece', async () => {
         await rename(tempData, dataPath)
@@ -423,10 +468,10 @@ class DiskPieceStore implements PieceStore {
   }
 
   /** Opens a piece's data file for reading and checks it is what the metadata promises. */
-  private async openData (id: PieceId, size: number): Promise<FileHandle> {
+  private async openData (id: PieceId, size: number, direct = false): Promise<FileHandle> {
     let fh: FileHandle
     try {
-      fh = await open(this.layout.dataPath(id), 'r')
+      fh = await open(this.layout.dataPath(id), direct ? READ_DIRECT : 'r')
     } catch (err) {
       if (isNotFound(err)) {
         this.forget(id)

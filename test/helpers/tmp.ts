@@ -10,14 +10,14 @@ export interface TempDir {
 }
 
 /**
- * A fresh directory under os.tmpdir() named batchain-PREFIX-XXXXXX.
+ * A fresh directory under `parent` (default os.tmpdir()) named batchain-PREFIX-XXXXXX.
  * Use with `await using tmp = await tempDir('store')` or call `tmp[Symbol.asyncDispose]()` in a
  * finally / t.after; or use withTempDir.
  * Set BATCHAIN_KEEP_TMP=1 to keep the directories for inspection (their paths go to stderr).
  */
-export async function tempDir (prefix = 'test'): Promise<TempDir> {
+export async function tempDir (prefix = 'test', parent = tmpdir()): Promise<TempDir> {
   const safe = prefix.replace(/[^A-Za-z0-9._-]/g, '_')
-  const dir = await mkdtemp(join(tmpdir(), `batchain-${safe}-`))
+  const dir = await mkdtemp(join(parent, `batchain-${safe}-`))
   return {
     dir,
     async [Symbol.asyncDispose] () {

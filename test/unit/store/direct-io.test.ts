@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict'
+import { open, readFile, stat, statfs } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { createDiskStore, type PieceStore } from '../../../src/store/index.js'
+import { alignedBuffer, AlignedPool, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../../../src/store/direct-io.js'
+import { requirePrerequisite } from '../../helpers/ci.js'
+import { tempDir } from '../../helpers/tmp.js'
+import { runStoreCompliance } from './compliance.js'
+import { collect, makeOwner, makePiece, trackedBody } from './fixtures.js'
+
+const TMPFS_MAGIC = 0x01021994
+/** File systems known to take O_DIRECT: ext4, xfs, btrfs. */
+const DIRECT_CAPABLE = new Set([0xef53, 0x58465342, 0x9123683e])
+
+/** The same compliance suite as the default (direct where possible) store, with direct I/O off. */
+runStoreCompliance('disk store, buffered I/O', async ({ capacity }) => {
+  const tmp = await tempDir('store-buffered')
+  const store = await createDiskStore({ dir: tmp.dir, capacity, directIo: false })
+  assert.equal(directOf(store), false)
+  return {
+    store,
+    cleanup: async () => {
+      await store.close()
+      await tmp[Symbol.asyncDispose]()
+    }
+  }
+})
+
+function directOf (store: PieceStore): boolean {
+  return (store as unknown as { direct: boolean }).direct
+}
+
+async function dir (t: TestContext, name = 'direct'): Promise<string> {
+  const tmp = await tempDir(name)
+  t.after(async () => { await tmp[Symbol.asyncDispose]() })
+  return tmp.dir
+}
+
+/** Skips (fails under CI) unless the temp directory's file system takes O_DIRECT. */
+async function requireDirect (t: TestContext, path: string): Promise<boolean> {
+  const fsType = (await statfs(path)).type
+  return requirePrerequisite('a temp directory on ext4, xfs or btrfs (for O_DIRECT)', O_DIRECT !== undefined && DIRECT_CAPABLE.has(fsType), t, `file system type 0x${fsType.toString(16)}`)
+}
+
+describe('direct I/O', () => {
+  it('gives page-aligned buffers that an O_DIRECT write accepts', async t => {
+    const path = await dir(t)
+    if (!await requireDirect(t, path)) return
+    assert.equal(await probeDirectIo(path), true)
+    // An ordinary buffer of this size is malloc'd 16 bytes into its mapping: the kernel refuses it.
+    const fh = await open(join(path, 'f'), 'w', 0o600)
+    await fh.close()
+    const direct = await open(join(path, 'f'), (O_DIRECT as number) | 1)
+    try {
+      const misaligned = Buffer.alloc(DIRECT_ALIGNMENT + 16).subarray(16)
+      const ok = alignedBuffer(DIRECT_ALIGNMENT).subarray(0, DIRECT_ALIGNMENT).fill(7)
+      assert.equal((await direct.write(ok, 0, DIRECT_ALIGNMENT, 0)).bytesWritten, DIRECT_ALIGNMENT)
+      await assert.rejects(direct.write(misaligned, 0, DIRECT_ALIGNMENT - 16, DIRECT_ALIGNMENT), { code: 'EINVAL' })
+    } finally {
+      await direct.close()
+    }
+  })
+
+  it('follows the probe on tmpfs (which takes O_DIRECT only since Linux 6.6) and round-trips either way', async t => {
+    const fsType = await statfs('/dev/shm').then(s => s.type, () => undefined)
+    if (!requirePrerequisite('/dev/shm on tmpfs', fsType === TMPFS_MAGIC, t)) return
+    const tmp = await tempDir('direct-shm', '/dev/shm')
+    t.after(async () => { await tmp[Symbol.asyncDispose]() })
+    const probed = await probeDirectIo(tmp.dir)
+    const store = await createDiskStore({ dir: tmp.dir, capacity: 8 << 20 })
+    t.after(async () => { await store.close() })
+    assert.equal(directOf(store), probed)
+    const piece = makePiece(100_001)
+    await store.put(piece.id, piece.data.length, trackedBody(piece.data), { owner: makeOwner() })
+    assert.deepEqual(await collect((await store.get(piece.id, { offset: 3, length: 90_000 })).stream), piece.data.subarray(3, 90_003))
+  })
+
+  it('stores pieces of every tail length exactly (padded block cut back) and serves any range', async t => {
+    const path = await dir(t)
+    if (!await requireDirect(t, path)) return
+    const store = await createDiskStore({ dir: path, capacity: 64 << 20 })
+    assert.equal(directOf(store), true)
+    const sizes = [0, 1, 4095, 4096, 4097, 16 * 1024 + 1, 512 * 1024, 512 * 1024 + 3, 2 * 1024 * 1024 + 5]
+    const pieces = sizes.map(makePiece)
+    for (const piece of pieces) {
+      // Odd body chunks (not block multiples) make the staging land on every alignment.
+      assert.deepEqual(await store.put(piece.id, piece.data.length, trackedBody(piece.data, 7001), { owner: makeOwner() }), { created: true })
+    }
+    for (const piece of pieces) {
+      const file = join(path, 'pieces', piece.id.slice(0, 2), piece.id)
+      assert.equal((await stat(file)).size, piece.data.length, `file of a ${piece.data.length} B piece`)
+      assert.deepEqual(await readFile(file), piece.data)
+      assert.deepEqual(await collect((await store.get(piece.id)).stream), piece.data)
+    }
+    const big = pieces[pieces.length - 1] as typeof pieces[number]
+    for (const [offset, length] of [[0, 1], [1, 4096], [4095, 2], [4096, 4096], [5000, 600_000], [big.data.length - 1, 1], [123_457, big.data.length - 123_457]] as const) {
+      const got = await collect((await store.get(big.id, { offset, length })).stream)
+      assert.deepEqual(got, big.data.subarray(offset, offset + length), `range ${offset}+${length}`)
+    }
+    await store.close()
+    // What was written direct is what a reopened store (recovery checks every length) keeps.
+    const reopened = await createDiskStore({ dir: path, capacity: 64 << 20 })
+    t.after(async () => { await reopened.close() })
+    assert.equal((await reopened.stats()).pieces, pieces.length)
+    for (const piece of pieces) assert.deepEqual(await collect((await reopened.get(piece.id)).stream), piece.data)
+  })
+
+  it('a direct read stream destroyed half way closes its file and can be followed by others', async t => {
+    const path = await dir(t)
+    if (!await requireDirect(t, path)) return
+    const piece = makePiece(3 * 1024 * 1024 + 11)
+    const file = join(path, 'p')
+    const fh0 = await open(file, 'w')
+    await fh0.write(piece.data)
+    await fh0.close()
+    const pool = new AlignedPool(64 * 1024)
+    const fh = await open(file, O_DIRECT as number)
+    const stream = directReadStream(fh, 10, piece.data.length - 10, pool)
+    const first = await new Promise<Buffer>(resolve => stream.once('data', resolve))
+    assert.deepEqual(first, piece.data.subarray(10, 10 + first.length))
+    stream.destroy()
+    await new Promise(resolve => stream.once('close', resolve))
+    // The descriptor is closed (a read on it fails), so a cancelled GET leaks nothing.
+    await assert.rejects(fh.read(Buffer.alloc(1), 0, 1, 0))
+    const again = directReadStream(await open(file, O_DIRECT as number), 0, piece.data.length, pool)
+    assert.deepEqual(await collect(again), piece.data)
+  })
+
+  it('reports a file shorter than the range as a stream error, not short data', async t => {
+    const path = await dir(t)
+    if (!await requireDirect(t, path)) return
+    const file = join(path, 'short')
+    const fh0 = await open(file, 'w')
+    await fh0.write(Buffer.alloc(5000, 1))
+    await fh0.close()
+    const stream = directReadStream(await open(file, O_DIRECT as number), 0, 9000, new AlignedPool(4096))
+    await assert.rejects(collect(stream), /ended at 5000/)
+  })
+})
