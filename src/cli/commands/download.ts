@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { createWriteStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { finished } from 'node:stream/promises'
 import { dirname, basename, join, resolve } from 'node:path'
 import { MiB } from '../../core/constants.js'
+import { createFileOutput } from '../../core/direct-io.js'
 import { createLogger } from '../../core/logger.js'
 import { formatSize } from '../../core/size.js'
 import { parseCapability } from '../../crypto/capability.js'
@@ -34,7 +34,9 @@ export function registerDownload (program: Command, output: () => Output): void 
       // Write beside the target and rename only after the whole-file hash checked out:
       // a failed or tampered download never leaves a plausible-looking file behind.
       const partial = toStdout ? '' : join(dirname(target), `.${basename(target)}.partial-${process.pid}`)
-      const sink = toStdout ? process.stdout : createWriteStream(partial, { mode: 0o600, highWaterMark: 4 * MiB })
+      // A file is written with O_DIRECT where the file system takes it: the download is not
+      // copied through the page cache, and does not push the user's working set out of it.
+      const sink = toStdout ? process.stdout : (await createFileOutput(partial, { mode: 0o600, batchSize: 4 * MiB })).stream
       const client = new PieceClient()
       let progress: Progress | undefined
       const { signal, dispose } = interruptSignal()

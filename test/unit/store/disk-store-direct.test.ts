@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { open, readFile, stat, statfs } from 'node:fs/promises'
+import { readFile, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
+import { O_DIRECT, probeDirectIo } from '../../../src/core/direct-io.js'
 import { createDiskStore, type PieceStore } from '../../../src/store/index.js'
-import { alignedBuffer, AlignedPool, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../../../src/store/direct-io.js'
 import { requirePrerequisite } from '../../helpers/ci.js'
 import { tempDir } from '../../helpers/tmp.js'
 import { runStoreCompliance } from './compliance.js'
@@ -43,25 +43,7 @@ async function requireDirect (t: TestContext, path: string): Promise<boolean> {
   return requirePrerequisite('a temp directory on ext4, xfs or btrfs (for O_DIRECT)', O_DIRECT !== undefined && DIRECT_CAPABLE.has(fsType), t, `file system type 0x${fsType.toString(16)}`)
 }
 
-describe('direct I/O', () => {
-  it('gives page-aligned buffers that an O_DIRECT write accepts', async t => {
-    const path = await dir(t)
-    if (!await requireDirect(t, path)) return
-    assert.equal(await probeDirectIo(path), true)
-    // An ordinary buffer of this size is malloc'd 16 bytes into its mapping: the kernel refuses it.
-    const fh = await open(join(path, 'f'), 'w', 0o600)
-    await fh.close()
-    const direct = await open(join(path, 'f'), (O_DIRECT as number) | 1)
-    try {
-      const misaligned = Buffer.alloc(DIRECT_ALIGNMENT + 16).subarray(16)
-      const ok = alignedBuffer(DIRECT_ALIGNMENT).subarray(0, DIRECT_ALIGNMENT).fill(7)
-      assert.equal((await direct.write(ok, 0, DIRECT_ALIGNMENT, 0)).bytesWritten, DIRECT_ALIGNMENT)
-      await assert.rejects(direct.write(misaligned, 0, DIRECT_ALIGNMENT - 16, DIRECT_ALIGNMENT), { code: 'EINVAL' })
-    } finally {
-      await direct.close()
-    }
-  })
-
+describe('disk store with direct I/O', () => {
   it('follows the probe on tmpfs (which takes O_DIRECT only since Linux 6.6) and round-trips either way', async t => {
     const fsType = await statfs('/dev/shm').then(s => s.type, () => undefined)
     if (!requirePrerequisite('/dev/shm on tmpfs', fsType === TMPFS_MAGIC, t)) return
@@ -104,37 +86,5 @@ describe('direct I/O', () => {
     t.after(async () => { await reopened.close() })
     assert.equal((await reopened.stats()).pieces, pieces.length)
     for (const piece of pieces) assert.deepEqual(await collect((await reopened.get(piece.id)).stream), piece.data)
-  })
-
-  it('a direct read stream destroyed half way closes its file and can be followed by others', async t => {
-    const path = await dir(t)
-    if (!await requireDirect(t, path)) return
-    const piece = makePiece(3 * 1024 * 1024 + 11)
-    const file = join(path, 'p')
-    const fh0 = await open(file, 'w')
-    await fh0.write(piece.data)
-    await fh0.close()
-    const pool = new AlignedPool(64 * 1024)
-    const fh = await open(file, O_DIRECT as number)
-    const stream = directReadStream(fh, 10, piece.data.length - 10, pool)
-    const first = await new Promise<Buffer>(resolve => stream.once('data', resolve))
-    assert.deepEqual(first, piece.data.subarray(10, 10 + first.length))
-    stream.destroy()
-    await new Promise(resolve => stream.once('close', resolve))
-    // The descriptor is closed (a read on it fails), so a cancelled GET leaks nothing.
-    await assert.rejects(fh.read(Buffer.alloc(1), 0, 1, 0))
-    const again = directReadStream(await open(file, O_DIRECT as number), 0, piece.data.length, pool)
-    assert.deepEqual(await collect(again), piece.data)
-  })
-
-  it('reports a file shorter than the range as a stream error, not short data', async t => {
-    const path = await dir(t)
-    if (!await requireDirect(t, path)) return
-    const file = join(path, 'short')
-    const fh0 = await open(file, 'w')
-    await fh0.write(Buffer.alloc(5000, 1))
-    await fh0.close()
-    const stream = directReadStream(await open(file, O_DIRECT as number), 0, 9000, new AlignedPool(4096))
-    await assert.rejects(collect(stream), /ended at 5000/)
   })
 })

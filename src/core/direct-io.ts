@@ -1,15 +1,15 @@
 import { constants as fsConstants } from 'node:fs'
 import { open, rm, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { dirname, join } from 'node:path'
+import { Readable, Writable } from 'node:stream'
 import { randomBytes } from 'node:crypto'
-import { fsCode } from './disk-fs.js'
 
 /**
- * Direct I/O (O_DIRECT) for piece data: bytes go between our buffers and the device
- * without passing through the page cache.
+ * Direct I/O (O_DIRECT): bytes go between our buffers and the device without passing
+ * through the page cache. Used for piece data on nodes and for downloaded files.
  *
- * Why: a storage node writes each piece once and reads it rarely, usually long after.
+ * Why: a storage node writes each piece once and reads it rarely, usually long after,
+ * and a downloaded file is written once by us.
  * Through the page cache every piece byte is copied an extra time into freshly
  * allocated cache pages that only crowd out pages worth keeping; on a VM whose
  * free memory the host reclaims, each such page also costs a first-touch fault in
@@ -106,7 +106,7 @@ export async function probeDirectIo (dir: string): Promise<boolean> {
 
 /** Errors by which a file system or kernel says "not with O_DIRECT" (as opposed to a broken disk). */
 function isDirectRefusal (err: unknown): boolean {
-  const code = fsCode(err)
+  const code = (err as { code?: unknown } | null)?.code
   return code === 'EINVAL' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EFAULT'
 }
 
@@ -156,4 +156,84 @@ export function directReadStream (fh: FileHandle, offset: number, length: number
       release().then(() => { callback(err) }, closeErr => { callback(err ?? closeErr as Error) })
     }
   })
+}
+
+export interface DirectFileOptions {
+  /** Bytes gathered per device write (rounded up to the alignment). @defaultValue 4 MiB */
+  batchSize?: number
+  /** File mode when created. @defaultValue 0o600 */
+  mode?: number
+}
+
+/**
+ * Creates `path` (which must not exist) and returns a writable stream into it that uses
+ * O_DIRECT when the directory's file system takes it, or an ordinary file stream when it
+ * does not. `direct` says which one it is. Chunks are copied into an aligned batch buffer,
+ * so a chunk's buffer is free again as soon as its write callback runs; the last,
+ * partial block is padded with zeros and the file cut back to its length on end.
+ */
+export async function createFileOutput (path: string, options: DirectFileOptions = {}): Promise<{ stream: Writable, direct: boolean }> {
+  const mode = options.mode ?? 0o600
+  if (O_DIRECT !== undefined && await probeDirectIo(dirname(path))) {
+    const fh = await open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | O_DIRECT, mode)
+    return { stream: new DirectFileWriter(fh, alignUp(options.batchSize ?? 4 * 1024 * 1024)), direct: true }
+  }
+  const fh = await open(path, 'wx', mode)
+  return { stream: fh.createWriteStream({ highWaterMark: options.batchSize ?? 4 * 1024 * 1024 }), direct: false }
+}
+
+/** The O_DIRECT writer of createFileOutput. */
+class DirectFileWriter extends Writable {
+  private readonly batch: Buffer
+  private staged = 0
+  private position = 0
+
+  constructor (private readonly fh: FileHandle, batchSize: number) {
+    super({ highWaterMark: batchSize })
+    this.batch = alignedBuffer(batchSize).subarray(0, batchSize)
+  }
+
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.append(chunk).then(() => { callback() }, callback)
+  }
+
+  override _final (callback: (error?: Error | null) => void): void {
+    const finish = async (): Promise<void> => {
+      if (this.staged > 0) {
+        const length = this.position + this.staged
+        this.batch.fill(0, this.staged, alignUp(this.staged))
+        await this.writeBatch(alignUp(this.staged))
+        await this.fh.truncate(length)
+      }
+      await this.fh.close()
+    }
+    finish().then(() => { callback() }, callback)
+  }
+
+  override _destroy (error: Error | null, callback: (error?: Error | null) => void): void {
+    // Closing twice (after _final) only rejects, which is not this stream's error.
+    this.fh.close().catch(() => {}).finally(() => { callback(error) })
+  }
+
+  private async append (chunk: Buffer): Promise<void> {
+    let at = 0
+    while (at < chunk.length) {
+      const n = Math.min(chunk.length - at, this.batch.length - this.staged)
+      chunk.copy(this.batch, this.staged, at, at + n)
+      this.staged += n
+      at += n
+      if (this.staged === this.batch.length) await this.writeBatch(this.staged)
+    }
+  }
+
+  private async writeBatch (length: number): Promise<void> {
+    let done = 0
+    while (done < length) {
+      const { bytesWritten } = await this.fh.write(this.batch, done, length - done, this.position + done)
+      if (bytesWritten === 0) throw new Error('Direct write made no progress')
+      done += bytesWritten
+    }
+    this.position += this.staged
+    this.staged = 0
+  }
 }
