@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { Writable } from 'node:stream'
 import { abortReason, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE } from '../core/constants.js'
@@ -13,6 +12,7 @@ import type { PieceLocator } from './locator.js'
 import { SegmentHolders } from './segment-holders.js'
 import { fetchManifest } from './manifest-store.js'
 import { BufferPool } from './buffer-pool.js'
+import { FileHasher } from './hasher.js'
 import { fetchShards, type BadPiece } from './segment-fetch.js'
 
 export interface DownloadOptions extends AbortOptions {
@@ -27,6 +27,8 @@ export interface DownloadOptions extends AbortOptions {
    * @defaultValue adaptive: 3× the recent average segment time, at least 50 ms
    */
   hedgeAfter?: number
+  /** Hash the file (SHA-256) on a worker thread while this one decrypts and writes. @defaultValue true */
+  hashWorker?: boolean
   onProgress?: (bytesDone: number, total: number) => void
   /** Called once the manifest is open, before any data is written. */
   onManifest?: (info: { name: string, size: number }) => void
@@ -55,6 +57,7 @@ export async function download (capability: Capability, output: Writable, option
   if (capability.kind !== 'read') throw new CapabilityLacksKeyError()
   const log = options.logger ?? createLogger('download')
   const client = options.client ?? new PieceClient()
+  const hasher = new FileHasher(options.hashWorker ?? true)
   try {
     const { manifest } = await fetchManifest(capability.manifestId, options.locator, client, { signal: options.signal, log })
     const sealed = openSealed(manifest, capability.key)
@@ -63,7 +66,6 @@ export async function download (capability: Capability, output: Writable, option
     const coder = await createErasureCoder(manifest.params.dataShards, manifest.params.parityShards)
     const holders = new SegmentHolders(manifest.segments, options.locator, options)
     const badPieces: BadPiece[] = []
-    const hash = createHash('sha256')
     const concurrency = options.concurrency ?? 3
     const last = manifest.segments.length - 1
     let written = 0
@@ -75,7 +77,7 @@ export async function download (capability: Capability, output: Writable, option
     const maxShard = manifest.segments.reduce((max, s) => Math.max(max, s.shardSize), 0)
     const maxPlain = manifest.segments.reduce((max, s) => Math.max(max, s.cipherSize - AEAD_TAG_SIZE), 0)
     const piecePool = new BufferPool(maxShard, concurrency * (coder.dataShards + extra))
-    const plainPool = new BufferPool(maxPlain, concurrency + 2)
+    const plainPool = new BufferPool(maxPlain, concurrency + 2, size => hasher.allocate(size))
     let averageMs = 0
 
     const fetchPlain = async (index: number): Promise<{ plain: Buffer, buffer: Buffer }> => {
@@ -132,18 +134,21 @@ export async function download (capability: Capability, output: Writable, option
     while (pending.length > 0) {
       const { plain, buffer } = await (pending.shift() as Promise<{ plain: Buffer, buffer: Buffer }>)
       fill()
-      hash.update(plain)
-      // The buffer goes back to the pool only once the output has consumed it.
-      await write(output, plain, options.signal, () => { plainPool.give(buffer) })
+      // Hashed (on the worker) while the output takes it; a failed hash fails the digest below.
+      const hashed = hasher.updateFile(plain)
+      hashed.catch(() => { /* reported by digestFile() */ })
+      // The buffer goes back to the pool only once both the hash and the output are done with it.
+      await write(output, plain, options.signal, () => { hashed.then(() => { plainPool.give(buffer) }, () => {}) })
       written += plain.length
       options.onProgress?.(written, sealed.size)
     }
-    const sha256 = hash.digest('hex')
+    const sha256 = await hasher.digestFile()
     if (written !== sealed.size) throw new InvalidManifestError(`Manifest promised ${sealed.size} bytes, segments held ${written}`)
     if (sha256 !== sealed.sha256) throw new FileHashMismatchError()
     return { name: sealed.name, size: sealed.size, sha256, segments: manifest.segments.length, badPieces, seconds: (performance.now() - started) / 1000 }
   } finally {
     if (options.client === undefined) client.close()
+    await hasher.close()
   }
 }
 

@@ -5,13 +5,14 @@ import { pieceIdOf } from '../crypto/merkle.js'
 import type { HashReply, HashRequest } from './hash-worker.js'
 
 /**
- * Hashing for an upload: the whole-file SHA-256 (in order) and the piece ids of each
- * segment. With a worker, that work (2.5 hash passes over the file's bytes with 4+2)
- * runs on a second core while the main thread reads, encrypts and sends; it needs the
- * bytes in SharedArrayBuffer memory (`allocate`). Buffers not in shared memory, or no
- * worker, are hashed inline.
+ * Hashing of a transfer: the whole-file SHA-256 (in order) and, for an upload, the piece
+ * ids of each segment. With a worker, that work (2.5 hash passes over the file's bytes
+ * with 4+2 on upload, one on download) runs on a second core while the main thread
+ * reads, encrypts and sends, or decrypts and writes; it needs the bytes in
+ * SharedArrayBuffer memory (`allocate`). Buffers not in shared memory, or no worker,
+ * are hashed inline.
  */
-export class UploadHasher {
+export class FileHasher {
   private readonly worker: Worker | undefined
   private readonly file: Hash | undefined
   private readonly waiting = new Map<number, { resolve: (r: HashReply) => void, reject: (e: Error) => void }>()
@@ -46,7 +47,7 @@ export class UploadHasher {
   async updateFile (data: Buffer): Promise<void> {
     if (this.worker === undefined || !(data.buffer instanceof SharedArrayBuffer)) {
       // Inline only without a worker: mixing inline and worker updates would lose the order.
-      if (this.worker !== undefined && data.length > 0) throw new Error('UploadHasher.updateFile needs shared memory when a worker is used')
+      if (this.worker !== undefined && data.length > 0) throw new Error('FileHasher.updateFile needs shared memory when a worker is used')
       this.file?.update(data)
       return
     }

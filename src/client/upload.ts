@@ -14,7 +14,7 @@ import { storeManifest } from './manifest-store.js'
 import type { PieceToPlace, PiecePlacer, PlaceOptions, PlacedPiece, PlacementFailure } from './placement.js'
 import { staticNetwork, type StorageNetwork } from './network.js'
 import { BufferPool } from './buffer-pool.js'
-import { UploadHasher } from './hasher.js'
+import { FileHasher } from './hasher.js'
 import { segment, type Segment } from './segmenter.js'
 
 export interface UploadOptions extends AbortOptions {
@@ -92,7 +92,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
   }
   const dataKey = generateKey()
   const readKey = generateKey()
-  const hasher = new UploadHasher(options.hashWorker ?? true)
+  const hasher = new FileHasher(options.hashWorker ?? true)
   const layouts: SegmentLayout[] = []
   let size = 0
   let bytesStored = 0
@@ -194,7 +194,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
  * k+m pieces. Everything up to the first await is synchronous: the caller relies
  * on seg.data being consumed when this returns its promise.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: UploadHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions & Pick<UploadOptions, 'exclude'>): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
+async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: FileHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions & Pick<UploadOptions, 'exclude'>): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
   const k = coder.dataShards
   const n = k + coder.parityShards
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
