@@ -4,7 +4,11 @@ import { join, resolve } from 'node:path'
 import type { AbortOptions } from '../core/abort.js'
 import { InvalidArgumentError } from '../core/errors.js'
 import { createLogger } from '../core/logger.js'
-import { Durability, FileRegistry, JobProducer, NodeRegistry, closeRedis, createRedis, describeRedisUrl } from '../jobs/index.js'
+import { Durability } from '../jobs/durability.js'
+import { FileRegistry } from '../jobs/file-registry.js'
+import type { JobProducer } from '../jobs/producer.js'
+import { describeRedisUrl } from '../jobs/redis-url.js'
+import { NodeRegistry } from '../jobs/registry.js'
 import { PieceClient } from '../transfer/index.js'
 import type { Redis } from 'ioredis'
 import { openNetwork, type NetworkCliOptions } from './network.js'
@@ -38,6 +42,20 @@ function testnetRedis (dir: string | undefined): string | undefined {
   return url === '' ? undefined : url
 }
 
+export interface CliRedis {
+  redis: Redis
+  close: () => Promise<void>
+}
+
+/** A client-role Redis connection for a command; its errors surface as failed commands, not events. */
+export async function connectRedis (url: string, name: string): Promise<CliRedis> {
+  // Loaded on demand: ioredis, which a command without Redis never needs.
+  const { closeRedis, createRedis } = await import('../jobs/connection.js')
+  const redis = createRedis({ url, role: 'client', name })
+  redis.on('error', () => {})
+  return { redis, close: async () => { await closeRedis(redis) } }
+}
+
 export interface OpenDurability {
   durability: Durability
   /** Present when Redis is known. */
@@ -56,17 +74,18 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
   }
   const client = new PieceClient()
   const logger = createLogger('durability')
-  let redis: Redis | undefined
+  let connection: CliRedis | undefined
   let producer: JobProducer | undefined
   const net = await openNetwork(opts, client, options).catch((err: unknown) => { client.close(); throw err })
   try {
     let files: FileRegistry | undefined
     let nodes: NodeRegistry | undefined
     if (redisUrl !== undefined) {
-      redis = createRedis({ url: redisUrl, role: 'client', name: 'batchain-cli' })
-      redis.on('error', () => {})
-      files = new FileRegistry({ redis, logger })
-      nodes = new NodeRegistry({ redis, logger })
+      connection = await connectRedis(redisUrl, 'batchain-cli')
+      files = new FileRegistry({ redis: connection.redis, logger })
+      nodes = new NodeRegistry({ redis: connection.redis, logger })
+      // Loaded on demand: BullMQ, which a command without Redis never needs.
+      const { JobProducer } = await import('../jobs/producer.js')
       producer = new JobProducer({ redis: redisUrl, logger, retryForMs: 10_000 })
     }
     const network = net.network
@@ -79,7 +98,7 @@ export async function openDurability (opts: RedisCliOptions & NetworkCliOptions,
       ...(producer === undefined ? {} : { producer }),
       close: async () => {
         await producer?.close()
-        if (redis !== undefined) await closeRedis(redis)
+        await connection?.close()
         await net.close()
         client.close()
       }

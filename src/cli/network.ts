@@ -7,7 +7,7 @@ import { createLogger } from '../core/logger.js'
 import { VERSION } from '../core/version.js'
 import { generateIdentity } from '../crypto/keys.js'
 import { dhtNetwork, staticNetwork, type StorageNetwork } from '../client/index.js'
-import { createDht, type Dht, type DhtAddress } from '../dht/index.js'
+import type { Dht, DhtAddress } from '../dht/index.js'
 import { testnetBootstraps } from '../testnet/index.js'
 import { parseContactList, type Contact, type PieceClient } from '../transfer/index.js'
 import { nodesOption } from './options.js'
@@ -73,6 +73,8 @@ export async function openNetwork (opts: NetworkCliOptions, client: PieceClient,
   const first = source.seeds[0]?.host ?? '127.0.0.1'
   // Listen where the seeds can answer: loopback for a local network, every interface otherwise.
   const host = first === 'localhost' || first.startsWith('127.') || first === '::1' ? (isIP(first) === 6 ? '::1' : '127.0.0.1') : (isIP(first) === 6 ? '::' : '0.0.0.0')
+  // Loaded on demand: the DHT pulls in kadence, which a --nodes command never needs.
+  const { createDht } = await import('../dht/index.js')
   const dht = await createDht({ identity: generateIdentity(), role: 'client', host, port: 0, version: VERSION, logger: createLogger('dht') }, options)
   try {
     await dht.join(source.seeds, options)

@@ -1,7 +1,7 @@
 import type { RedisOptions as BullRedisOptions } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
-import { InvalidArgumentError } from '../core/errors.js'
 import { second } from '../core/constants.js'
+import { describeRedisUrl, parseRedisUrl, type RedisAddress } from './redis-url.js'
 
 /**
  * Redis connections for the durability loop, set up the way BullMQ's production guide asks:
@@ -36,41 +36,8 @@ export interface RedisConnectionInit {
   maxReconnectDelayMs?: number
 }
 
-/** Parsed parts of a Redis URL; the password stays out of describe() and logs. */
-export interface RedisAddress {
-  host: string
-  port: number
-  db: number
-  username?: string
-  password?: string
-  tls: boolean
-}
-
-export function parseRedisUrl (url: string): RedisAddress {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new InvalidArgumentError('Redis URL must look like redis://host:port[/db]')
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new InvalidArgumentError(`Redis URL must start with redis:// or rediss://, got ${parsed.protocol}//`)
-  if (parsed.hostname === '') throw new InvalidArgumentError('Redis URL has no host')
-  const port = parsed.port === '' ? 6379 : Number(parsed.port)
-  const dbText = parsed.pathname.replace(/^\//, '')
-  const db = dbText === '' ? 0 : Number(dbText)
-  if (!Number.isInteger(db) || db < 0 || db > 15 || !/^\d*$/.test(dbText)) throw new InvalidArgumentError('Redis URL database must be a number from 0 to 15')
-  const address: RedisAddress = { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port, db, tls: parsed.protocol === 'rediss:' }
-  if (parsed.username !== '') address.username = decodeURIComponent(parsed.username)
-  if (parsed.password !== '') address.password = decodeURIComponent(parsed.password)
-  return address
-}
-
-/** The URL without credentials, for logs and status output. */
-export function describeRedisUrl (url: string): string {
-  const a = parseRedisUrl(url)
-  const host = a.host.includes(':') ? `[${a.host}]` : a.host
-  return `${a.tls ? 'rediss' : 'redis'}://${host}:${a.port}/${a.db}`
-}
+// Defined in redis-url.ts (the CLI validates and prints URLs without loading ioredis); exported here too.
+export { describeRedisUrl, parseRedisUrl, type RedisAddress }
 
 /** Capped exponential backoff with jitter: 100 ms, 200 ms, … up to maxMs (never gives up). */
 export function reconnectDelay (attempt: number, maxMs = 5 * second, random = Math.random): number {

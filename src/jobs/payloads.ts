@@ -21,6 +21,13 @@ export function isQueueName (value: string): value is QueueName {
   return (QUEUE_NAMES as readonly string[]).includes(value)
 }
 
+/**
+ * Queues this version has processors for (the type of worker.ts's PROCESSORS requires one for each).
+ * Listed here rather than derived in worker.ts so the CLI can show them without loading BullMQ.
+ */
+export const QUEUES_WITH_PROCESSORS = ['keepalive', 'audit', 'repair', 'upload'] as const satisfies readonly QueueName[]
+export type QueueWithProcessor = typeof QUEUES_WITH_PROCESSORS[number]
+
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
 const nodeId = hex64
 /** A verify capability only: the schema is the guard that keeps keys out of Redis. */

@@ -1,10 +1,11 @@
 import type { JobsOptions } from 'bullmq'
 import { sleep, type AbortOptions } from '../core/abort.js'
-import { minute, second } from '../core/constants.js'
+import { second } from '../core/constants.js'
 import { InvalidArgumentError, errorCode, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { formatContact, PieceClient, type Contact } from '../transfer/index.js'
 import { closeRedis, createRedis, reconnectDelay } from './connection.js'
+import { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY } from './defaults.js'
 import { SCHEDULER_IDS } from './job-ids.js'
 import { startLeaderElection, type LeaderElection } from './leader.js'
 import { keepalivePolicySchema, type KeepalivePolicy } from './payloads.js'
@@ -60,10 +61,8 @@ export interface RunningScheduler {
   stop: () => Promise<void>
 }
 
-export const DEFAULT_KEEPALIVE_EVERY_MS = 30 * second
-export const DEFAULT_AUDIT_EVERY_MS = 60 * minute
-export const DEFAULT_CHECK_EVERY_MS = 5 * minute
-export const DEFAULT_KEEPALIVE_POLICY: Readonly<KeepalivePolicy> = Object.freeze({ missesToOffline: 3, graceMs: 10 * minute, pingTimeoutMs: 10 * second })
+// Defined in defaults.ts (the CLI reads them without loading this module); exported here too.
+export { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY }
 
 export async function startScheduler (init: SchedulerInit): Promise<RunningScheduler> {
   const everyMs = init.keepalive?.everyMs ?? DEFAULT_KEEPALIVE_EVERY_MS

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis'
 import { PieceClient } from '../transfer/index.js'
 import { bullConnection, closeRedis, createRedis } from './connection.js'
 import { processKeepaliveTick, processPing } from './keepalive.js'
-import { QUEUE_NAMES, parseJob, type QueueName, type TypedJob } from './payloads.js'
+import { QUEUE_NAMES, QUEUES_WITH_PROCESSORS, parseJob, type QueueName, type QueueWithProcessor, type TypedJob } from './payloads.js'
 import { QUEUE_JOB_DEFAULTS } from './producer.js'
 import { NodeRegistry } from './registry.js'
 import { FileRegistry } from './file-registry.js'
@@ -117,7 +117,7 @@ function durabilityDeps (ctx: ProcessorContext): DurabilityJobDeps {
  * refused by startWorkers (NoProcessorError), so its jobs wait for a worker that can process them
  * instead of being completed unprocessed.
  */
-const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
+const PROCESSORS: { [Q in QueueWithProcessor]: QueueProcessor<Q> } & { [Q in QueueName]?: QueueProcessor<Q> } = {
   audit: async (job, raw, ctx, signal) => {
     switch (job.name) {
       case 'audit-tick':
@@ -165,8 +165,6 @@ const PROCESSORS: { [Q in QueueName]?: QueueProcessor<Q> } = {
     }
   }
 }
-
-export const QUEUES_WITH_PROCESSORS: readonly QueueName[] = QUEUE_NAMES.filter(q => PROCESSORS[q] !== undefined)
 
 /** Queues whose processors need a network (StorageNetwork). */
 const NEEDS_NETWORK: readonly QueueName[] = ['audit', 'repair', 'upload']

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { batchainHome } from '../../client/index.js'
 import { createLogger } from '../../core/logger.js'
 import { loadOrCreateSealKeys } from '../../crypto/sealed-box.js'
-import { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY, describeRedisUrl } from '../../jobs/index.js'
-import { KubeClient, loadKubeConfig, startController } from '../../operator/index.js'
+import { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY } from '../../jobs/defaults.js'
+import { describeRedisUrl } from '../../jobs/redis-url.js'
 import { intOption } from '../options.js'
 import type { Output } from '../output.js'
 import { redisUrlOf } from './worker.js'
@@ -68,6 +68,8 @@ export function registerController (program: Command, output: () => Output): voi
         process.once('SIGINT', () => { resolve('SIGINT') })
       })
       const line = (value: unknown): void => { if (out.json) process.stdout.write(JSON.stringify(value) + '\n') }
+      // Loaded on demand: the Kubernetes client, BullMQ and ioredis, which only this command's action needs.
+      const { KubeClient, loadKubeConfig, startController } = await import('../../operator/index.js')
       const kube = new KubeClient(loadKubeConfig(opts.kubeconfig))
       const sealKeys = await loadOrCreateSealKeys(opts.sealKey ?? join(batchainHome(), 'controller-seal.pem'))
       const controller = await startController({

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { createLogger } from '../../core/logger.js'
-import { MIN_TOKEN_LENGTH, startDashboard } from '../../dashboard/index.js'
-import { describeRedisUrl } from '../../jobs/index.js'
+import { MIN_TOKEN_LENGTH } from '../../dashboard/auth.js'
+import { describeRedisUrl } from '../../jobs/redis-url.js'
 import { intOption } from '../options.js'
 import type { Output } from '../output.js'
 import { redisUrlOf } from './worker.js'
@@ -40,6 +40,8 @@ export function registerDashboard (program: Command, output: () => Output): void
       const logger = createLogger('dashboard')
       const stop = shutdownRequested()
       const line = (value: unknown): void => { if (out.json) process.stdout.write(JSON.stringify(value) + '\n') }
+      // Loaded on demand: express, bull-board, BullMQ and ioredis, which only this command's action needs.
+      const { startDashboard } = await import('../../dashboard/index.js')
       const dashboard = await startDashboard({ redis, host: opts.host, port: opts.port, token, prefix: opts.prefix, refreshSeconds: opts.refresh, logger })
       line({ event: 'ready', url: dashboard.url, host: dashboard.host, port: dashboard.port, readOnly: dashboard.readOnly, redis: describeRedisUrl(redis), pid: process.pid })
       out.info(`dashboard at ${dashboard.url} (${dashboard.readOnly ? 'read-only: no token' : 'job actions need the token'}), reading ${describeRedisUrl(redis)}`)

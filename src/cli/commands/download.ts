@@ -9,7 +9,6 @@ import { formatSize } from '../../core/size.js'
 import { parseCapability } from '../../crypto/capability.js'
 import { download } from '../../client/index.js'
 import { InvalidArgumentError } from '../../core/errors.js'
-import { readStoredFileCapability } from '../../operator/index.js'
 import { PieceClient } from '../../transfer/index.js'
 import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
 import { peakRss, type Output } from '../output.js'
@@ -28,7 +27,7 @@ export function registerDownload (program: Command, output: () => Output): void 
     .action(async (text: string | undefined, opts: DownloadCliOptions) => {
       const out = output()
       if ((text === undefined) === (opts.storedfile === undefined)) throw new InvalidArgumentError('Give either a capability or --storedfile NAMESPACE/NAME')
-      const capability = parseCapability(text ?? await readStoredFileCapability(opts.storedfile!, opts.kubeconfig))
+      const capability = parseCapability(text ?? await storedFileCapability(opts.storedfile!, opts.kubeconfig))
       const toStdout = opts.output === '-'
       const target = toStdout ? '' : resolve(opts.output)
       // Write beside the target and rename only after the whole-file hash checked out:
@@ -79,4 +78,11 @@ export function registerDownload (program: Command, output: () => Output): void 
         dispose()
       }
     })
+}
+
+/** The read capability of a StoredFile, from the Secret its status names. */
+async function storedFileCapability (storedfile: string, kubeconfig: string | undefined): Promise<string> {
+  // Loaded on demand: the operator brings the Kubernetes client, which only --storedfile needs.
+  const { readStoredFileCapability } = await import('../../operator/index.js')
+  return await readStoredFileCapability(storedfile, kubeconfig)
 }

@@ -6,7 +6,7 @@ import { second } from '../../core/constants.js'
 import { InvalidArgumentError } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
 import { parseSize } from '../../core/size.js'
-import { startNode, type ServerRole } from '../../node/index.js'
+import type { ServerRole } from '../../node/index.js'
 import { parseContactList, type Contact } from '../../transfer/index.js'
 import { intOption, nodesOption, sizeOption } from '../options.js'
 import type { Output } from '../output.js'
@@ -81,6 +81,8 @@ export function registerNode (program: Command, output: () => Output): void {
       const logger = createLogger('node')
       const seeds = seedsOf(opts.bootstrap, config.bootstrap)
       const zone = opts.zone ?? config.zone
+      // Loaded on demand: the node server and its DHT (kadence), which only this command's action needs.
+      const { startNode } = await import('../../node/index.js')
       const running = await startNode({
         role,
         dataDir,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../core/errors.js'
-import { Durability } from '../../jobs/index.js'
+import { Durability } from '../../jobs/durability.js'
 import { addRedisOption, openDurability, type RedisCliOptions } from '../durability.js'
 import { addNetworkOptions, type NetworkCliOptions } from '../network.js'
 import { intOption } from '../options.js'

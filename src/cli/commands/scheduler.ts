@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { createLogger } from '../../core/logger.js'
-import { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY, describeRedisUrl, startScheduler, type SchedulerEvent } from '../../jobs/index.js'
+import { DEFAULT_AUDIT_EVERY_MS, DEFAULT_CHECK_EVERY_MS, DEFAULT_KEEPALIVE_EVERY_MS, DEFAULT_KEEPALIVE_POLICY } from '../../jobs/defaults.js'
+import { describeRedisUrl } from '../../jobs/redis-url.js'
+import type { SchedulerEvent } from '../../jobs/scheduler.js'
 import type { Contact } from '../../transfer/index.js'
 import { intOption, nodesOption } from '../options.js'
 import type { Output } from '../output.js'
@@ -47,6 +49,8 @@ export function registerScheduler (program: Command, output: () => Output): void
         process.once('SIGINT', () => { resolve('SIGINT') })
       })
       const line = (value: unknown): void => { if (out.json) process.stdout.write(JSON.stringify(value) + '\n') }
+      // Loaded on demand: BullMQ and ioredis, which only this command's action needs.
+      const { startScheduler } = await import('../../jobs/scheduler.js')
       const running = await startScheduler({
         redis,
         prefix: opts.prefix,

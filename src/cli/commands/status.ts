@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
-import { Durability, PIECE_STATE_LETTERS, type FileCheck } from '../../jobs/index.js'
+import { Durability, type FileCheck } from '../../jobs/durability.js'
+import { PIECE_STATE_LETTERS } from '../../jobs/file-state.js'
 import { addRedisOption, openDurability, type RedisCliOptions } from '../durability.js'
 import { addNetworkOptions, type NetworkCliOptions } from '../network.js'
 import type { Output } from '../output.js'

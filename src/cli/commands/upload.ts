@@ -9,8 +9,11 @@ import { formatSize } from '../../core/size.js'
 import { loadOrCreateIdentity } from '../../crypto/keys.js'
 import { batchainHome, recordUpload, upload } from '../../client/index.js'
 import { PieceClient } from '../../transfer/index.js'
-import { Durability, FileRegistry, NodeRegistry, closeRedis, createRedis, excludedNodes } from '../../jobs/index.js'
-import { addRedisOption, redisUrlFor, type RedisCliOptions } from '../durability.js'
+import { Durability } from '../../jobs/durability.js'
+import { FileRegistry } from '../../jobs/file-registry.js'
+import { excludedNodes } from '../../jobs/judge.js'
+import { NodeRegistry } from '../../jobs/registry.js'
+import { addRedisOption, connectRedis, redisUrlFor, type RedisCliOptions } from '../durability.js'
 import { addNetworkOptions, openNetwork, type NetworkCliOptions } from '../network.js'
 import { intOption, sizeOption } from '../options.js'
 import { peakRss, type Output } from '../output.js'
@@ -43,11 +46,10 @@ export function registerUpload (program: Command, output: () => Output): void {
       const client = new PieceClient({ identity })
       const { network, close } = await openNetwork(opts, client, { signal })
       const redisUrl = redisUrlFor(opts)
-      const redis = redisUrl === undefined ? undefined : createRedis({ url: redisUrl, role: 'client', name: 'batchain-upload' })
-      redis?.on('error', () => {})
+      const connection = redisUrl === undefined ? undefined : await connectRedis(redisUrl, 'batchain-upload')
       const progress = createProgress('upload', info.size, !out.json)
       try {
-        const registry = redis === undefined ? undefined : new NodeRegistry({ redis })
+        const registry = connection === undefined ? undefined : new NodeRegistry({ redis: connection.redis })
         const exclude = registry === undefined ? undefined : { nodeIds: excludedNodes(await registry.list({ signal }), registry.reputation) }
         const result = await upload(createReadStream(path, { highWaterMark: 4 * MiB }), {
           ...(exclude === undefined ? {} : { exclude }),
@@ -74,8 +76,8 @@ export function registerUpload (program: Command, output: () => Output): void {
           uploadedAt: new Date().toISOString()
         })
         let registered: string | undefined
-        if (redis !== undefined) {
-          const durability = new Durability({ network, client, files: new FileRegistry({ redis }) })
+        if (connection !== undefined) {
+          const durability = new Durability({ network, client, files: new FileRegistry({ redis: connection.redis }) })
           const name = opts.name ?? basename(path)
           const record = await durability.register(result.capability, opts.label === false ? { owner: 'cli' } : { label: name.slice(0, 256), owner: 'cli' }, { signal })
           registered = record.capability
@@ -91,7 +93,7 @@ export function registerUpload (program: Command, output: () => Output): void {
         })
       } finally {
         progress.stop()
-        if (redis !== undefined) await closeRedis(redis)
+        await connection?.close()
         await close()
         client.close()
         dispose()

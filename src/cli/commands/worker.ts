@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
-import { QUEUE_NAMES, QUEUES_WITH_PROCESSORS, describeRedisUrl, isQueueName, startWorkers, type QueueName, type WorkerEvent } from '../../jobs/index.js'
+import { QUEUE_NAMES, QUEUES_WITH_PROCESSORS, isQueueName, type QueueName } from '../../jobs/payloads.js'
+import { describeRedisUrl } from '../../jobs/redis-url.js'
+import type { WorkerEvent } from '../../jobs/worker.js'
 import { addNetworkOptions, networkGiven, openNetwork, type NetworkCliOptions, type OpenNetwork } from '../network.js'
 import { intOption } from '../options.js'
 import { PieceClient } from '../../transfer/index.js'
@@ -73,6 +75,8 @@ export function registerWorker (program: Command, output: () => Output): void {
       const locatorClient = new PieceClient()
       if (networkGiven(opts)) open = await openNetwork(opts, locatorClient)
       const line = (value: unknown): void => { if (out.json) process.stdout.write(JSON.stringify(value) + '\n') }
+      // Loaded on demand: BullMQ and ioredis, which only this command's action needs.
+      const { startWorkers } = await import('../../jobs/worker.js')
       const running = await startWorkers({
         redis,
         prefix: opts.prefix,
