@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream'
 import { abortReason, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE } from '../core/constants.js'
-import { CapabilityLacksKeyError, ConnectionClosedError, DecryptionError, FileHashMismatchError, InvalidManifestError } from '../core/errors.js'
+import { CapabilityLacksKeyError, ConnectionClosedError, DecryptionError, FileHashMismatchError, InvalidManifestError, NotEnoughPiecesError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { decryptSegmentInto } from '../crypto/aead.js'
 import type { Capability } from '../crypto/capability.js'
@@ -13,7 +13,7 @@ import { SegmentHolders } from './segment-holders.js'
 import { fetchManifest } from './manifest-store.js'
 import { BufferPool } from './buffer-pool.js'
 import { FileHasher } from './hasher.js'
-import { fetchShards, type BadPiece } from './segment-fetch.js'
+import { fetchShards, type BadPiece, type FetchedShards } from './segment-fetch.js'
 
 export interface DownloadOptions extends AbortOptions {
   locator: PieceLocator
@@ -64,7 +64,9 @@ export async function download (capability: Capability, output: Writable, option
     checkSizes(manifest, sealed.size)
     options.onManifest?.({ name: sealed.name, size: sealed.size })
     const coder = await createErasureCoder(manifest.params.dataShards, manifest.params.parityShards)
-    const holders = new SegmentHolders(manifest.segments, options.locator, options)
+    const extra = options.extra ?? 1
+    // Holders of the data shards and the hedge's one extra piece; the others only when needed.
+    const holders = new SegmentHolders(manifest.segments, options.locator, options, { first: coder.dataShards + extra })
     const badPieces: BadPiece[] = []
     const concurrency = options.concurrency ?? 3
     const last = manifest.segments.length - 1
@@ -73,7 +75,6 @@ export async function download (capability: Capability, output: Writable, option
     // Pooled memory: piece buffers for the segments being fetched ((k+extra) each) and
     // plaintext buffers for those decrypted and not yet written. Bounded by the window,
     // whatever the file size.
-    const extra = options.extra ?? 1
     const maxShard = manifest.segments.reduce((max, s) => Math.max(max, s.shardSize), 0)
     const maxPlain = manifest.segments.reduce((max, s) => Math.max(max, s.cipherSize - AEAD_TAG_SIZE), 0)
     const piecePool = new BufferPool(maxShard, concurrency * (coder.dataShards + extra))
@@ -88,19 +89,31 @@ export async function download (capability: Capability, output: Writable, option
       // saw authenticates every byte of the k shards at once, so hashing each piece as well
       // is redundant work on the happy path. Only when the tag fails are the pieces hashed,
       // to name and avoid the bad ones; the second round then checks every piece as it comes.
+      let located = await holders.get(index)
+      let widened = false
+      const widen = async (): Promise<void> => { located = await holders.all(index); widened = true }
       for (let attempt = 0; ; attempt++) {
-        const shards = await fetchShards(layout, await holders.get(index), coder, client, {
-          signal: options.signal,
-          extra,
-          hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(50, 3 * averageMs) : 0),
-          verify: attempt > 0,
-          avoid,
-          pool: piecePool,
-          onBadPiece: bad => {
-            badPieces.push(bad)
-            log.warn(bad, 'bad or missing piece; fetched another')
-          }
-        })
+        let shards: FetchedShards
+        try {
+          shards = await fetchShards(layout, located, coder, client, {
+            signal: options.signal,
+            extra,
+            hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(50, 3 * averageMs) : 0),
+            verify: attempt > 0,
+            avoid,
+            pool: piecePool,
+            onBadPiece: bad => {
+              badPieces.push(bad)
+              log.warn(bad, 'bad or missing piece; fetched another')
+            }
+          })
+        } catch (err) {
+          // Too few of the first pieces could be fetched: look up the others' holders and try again.
+          if (widened || !(err instanceof NotEnoughPiecesError)) throw err
+          await widen()
+          attempt--
+          continue
+        }
         const buffer = plainPool.take()
         try {
           const parts = cipherParts(shards.data, layout.cipherSize)
@@ -114,6 +127,8 @@ export async function download (capability: Capability, output: Writable, option
           // Every piece matches its id yet the tag fails: the key or the manifest is wrong.
           if (bad.length === 0) throw err
           for (const key of bad) avoid.add(key)
+          // The next round goes around the bad pieces: it may need pieces not located yet.
+          if (!widened) await widen()
         } finally {
           shards.release()
         }

@@ -50,11 +50,29 @@ export function sign (identity: Identity, data: Uint8Array): Buffer {
 export function verifySignature (publicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== PUBLIC_KEY_SIZE || signature.length !== SIGNATURE_SIZE) return false
   try {
-    const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    return cryptoVerify(null, data, key, signature)
+    return cryptoVerify(null, data, publicKeyObject(publicKey), signature)
   } catch {
     return false
   }
+}
+
+/**
+ * Parsed public keys, by their raw bytes. Parsing a key (DER → KeyObject) costs about as much as
+ * the verification itself, and the same few keys sign most of what a process checks: its peers'
+ * pointer records and node infos, the owners of the pieces it stores. Bounded: cleared when full.
+ */
+const publicKeys = new Map<string, KeyObject>()
+const MAX_CACHED_KEYS = 10_000
+
+function publicKeyObject (raw: Uint8Array): KeyObject {
+  const id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64')
+  let key = publicKeys.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' })
+    if (publicKeys.size >= MAX_CACHED_KEYS) publicKeys.clear()
+    publicKeys.set(id, key)
+  }
+  return key
 }
 
 function parseIdentityPem (pem: string, file: string): Identity {

@@ -72,11 +72,22 @@ export function checkPointer (record: unknown, now = Date.now()): PointerCheck {
   if (expiresAt <= issuedAt || expiresAt - issuedAt > MAX_POINTER_TTL_MS) return { ok: false, reason: 'bad lifetime' }
   if (expiresAt <= now) return { ok: false, reason: 'expired' }
   if (issuedAt > now + POINTER_CLOCK_SKEW_MS) return { ok: false, reason: 'issued in the future' }
+  // The same record reaches a process many times (every node of a neighbourhood answers with it,
+  // holders republish it): once its signature checked out, an identical record needs only the
+  // checks above, which depend on the time.
+  const seen = `${r.pieceId}|${r.holder}|${issuedAt}|${expiresAt}|${r.publicKey}|${r.signature}`
+  if (verifiedRecords.has(seen)) return { ok: true }
   const publicKey = Buffer.from(r.publicKey, 'base64url')
   const signature = Buffer.from(r.signature, 'base64url')
   if (publicKey.length !== PUBLIC_KEY_SIZE || signature.length !== SIGNATURE_SIZE) return { ok: false, reason: 'bad key or signature size' }
   if (nodeIdOf(publicKey) !== r.holder) return { ok: false, reason: 'holder is not the hash of publicKey' }
   const bytes = pointerSigningBytes({ pieceId: r.pieceId, holder: r.holder, issuedAt, expiresAt })
   if (!verifySignature(publicKey, bytes, signature)) return { ok: false, reason: 'bad signature' }
+  if (verifiedRecords.size >= MAX_VERIFIED_RECORDS) verifiedRecords.clear()
+  verifiedRecords.add(seen)
   return { ok: true }
 }
+
+/** Records whose signature verified, each as all its signed and signing fields joined by '|' (in none of them; bounded: cleared when full). */
+const verifiedRecords = new Set<string>()
+const MAX_VERIFIED_RECORDS = 100_000

@@ -297,13 +297,30 @@ class KadenceDht implements Dht {
     return { peers: outcome.contacts.map(toPeer), hops: outcome.hops, queried: outcome.queried }
   }
 
+  /** FIND_POINTERS with closer contacts to one peer: records go to `merge` (each checked there), contacts are returned validated like FIND_NODE's. */
+  private async findPointersRpc (peer: Contact, pieceId: PieceId, merge: (values: readonly unknown[]) => void, signal: AbortSignal | undefined): Promise<Contact[]> {
+    const [peerKey, info] = peer
+    const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId, 'closer'], { key: peerKey, host: info.hostname, port: info.port }, { signal })
+    const answer = result as { records?: unknown, contacts?: unknown } | null
+    if (answer === null || typeof answer !== 'object' || !Array.isArray(answer.records) || !Array.isArray(answer.contacts)) {
+      throw new DhtRpcError('FIND_POINTERS answer is not { records, contacts }')
+    }
+    merge(answer.records.slice(0, 256))
+    return this.validContacts(answer.contacts)
+  }
+
   /** FIND_NODE to one peer; its answer is validated contact by contact (bad ones dropped). */
   private async findNodeRpc (peer: Contact, key: DhtKey, signal: AbortSignal | undefined): Promise<Contact[]> {
     const [peerKey, info] = peer
     const { result } = await this.kad.request('FIND_NODE', [key], { key: peerKey, host: info.hostname, port: info.port }, { signal })
     if (!Array.isArray(result)) throw new DhtRpcError('FIND_NODE answer is not a list of contacts')
+    return this.validContacts(result)
+  }
+
+  /** Contacts from a peer's answer that parse and whose key binds to their public key; clients are never routed to. */
+  private validContacts (entries: readonly unknown[]): Contact[] {
     const out: Contact[] = []
-    for (const entry of result.slice(0, MAX_LOOKUP_COUNT)) {
+    for (const entry of entries.slice(0, MAX_LOOKUP_COUNT)) {
       const contact = parseContact(entry)
       if (contact === undefined) continue
       if (contact[1].role === 'client' || !contactBinds(contact[0], contact[1])) continue
@@ -541,35 +558,44 @@ class KadenceDht implements Dht {
     return await this.guard(options, async signal => {
       const key = dhtKeyOf(pieceId)
       const newest = new Map<NodeId, PointerRecord>()
-      const merge = (values: readonly unknown[]): void => {
+      // Keeps the newest valid record per holder; returns how many of `values` were valid records of this piece.
+      const merge = (values: readonly unknown[]): number => {
         const now = Date.now()
+        let valid = 0
         for (const value of values) {
           if (!checkPointer(value, now).ok) continue
           const record = value as PointerRecord
           if (record.pieceId !== pieceId) continue
+          valid++
           const have = newest.get(record.holder)
           if (have === undefined || record.issuedAt > have.issuedAt || (record.issuedAt === have.issuedAt && record.expiresAt > have.expiresAt)) {
             newest.set(record.holder, record)
           }
         }
+        return valid
       }
-      const ask = async (peers: readonly DhtPeer[]): Promise<void> => {
-        await Promise.all(peers.map(async peer => await this.limit(async () => {
-          try {
-            const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId], peer, { signal })
-            if (Array.isArray(result)) merge(result.slice(0, 256))
-          } catch (err) {
-            if (signal.aborted) throw err
-            this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
-          }
-        })))
-      }
-      const { peers } = await this.lookup(key, K, signal)
-      if (this.role !== 'client') merge(this.pointers.get(pieceId))
-      const r = this.settings.replication
-      await ask(peers.slice(0, r))
-      // Nothing on the R closest (churn moved the neighbourhood since the last refresh): ask the rest of the K.
-      if (newest.size === 0) await ask(peers.slice(r))
+      // Kademlia's FIND_VALUE: every peer the lookup asks answers with the records it holds and its
+      // closest contacts, and the lookup stops once two answers (ours counting as one) brought
+      // records. Records of one piece live together on the same R closest nodes (every holder
+      // publishes there), so two such answers name every holder but for churn in between; in a
+      // small network that is one round of alpha requests instead of a full lookup and R queries.
+      let answersWithRecords = 0
+      const mergeAnswer = (values: readonly unknown[]): void => { if (merge(values) > 0) answersWithRecords++ }
+      if (this.role !== 'client') mergeAnswer(this.pointers.get(pieceId))
+      await iterativeLookup({
+        target: key,
+        self: this.key,
+        initial: this.kad.closestContacts(key, K),
+        count: K,
+        // Two in flight, not alpha: the lookup wants two answers with records, and in a
+        // neighbourhood that holds them the first two requests usually are those answers.
+        alpha: Math.min(2, this.settings.alpha),
+        signal,
+        stop: () => answersWithRecords >= 2,
+        query: async (peer, querySignal) => await this.limit(async () => await this.findPointersRpc(peer, pieceId, mergeAnswer, querySignal)),
+        onFailure: (peer, err) => { this.peerFailed(peer[0], err, peer[1]) },
+        skip: (peer) => this.isDead(peer[0], peer[1].hostname, peer[1].port)
+      })
       return [...newest.values()].sort((a, b) => b.issuedAt - a.issuedAt)
     })
   }

@@ -36,6 +36,11 @@ export interface LookupParams {
   count: number
   /** Requests in flight at once. */
   alpha: number
+  /**
+   * Checked after every answer: true ends the lookup there (a FIND_VALUE that found its value),
+   * with the peers that answered so far. Requests still in flight are left to finish unread.
+   */
+  stop?: () => boolean
   signal?: AbortSignal
 }
 
@@ -127,6 +132,7 @@ export async function iterativeLookup (params: LookupParams): Promise<LookupOutc
 
     const step = (): void => {
       if (done) return
+      if (params.stop?.() === true) { finish(); return }
       let inWindow = 0
       let settled = true
       for (const candidate of sorted) {

@@ -3,6 +3,7 @@ import { errorCode, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
 import type { ContactStore } from './contact-store.js'
+import { dhtKeyOf } from './keys.js'
 import type { BatKadNode } from './kadence-node.js'
 import type { PointerStore } from './pointer-store.js'
 import type { NodeInfo, NodeRole } from './types.js'
@@ -15,6 +16,7 @@ import type { NodeInfo, NodeRole } from './types.js'
  * | BATCHAIN_INFO | [] | this node's signed NodeInfo (BatNode contact, capacity, free, version, reachability) |
  * | BATCHAIN_STORE_POINTERS | [records (1..32)] | one outcome per record: stored, unchanged, stale, full, invalid |
  * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder |
+ * | BATCHAIN_FIND_POINTERS | [pieceId, 'closer'] | { records, contacts }: the records, or when it holds none this node's K closest contacts to the piece's key (Kademlia FIND_VALUE: one round trip serves the lookup and the answer) |
  * | BATCHAIN_STORE_CONTACT | [NodeInfo] | outcome: stored, unchanged, stale, full, invalid, expired |
  * | BATCHAIN_FIND_CONTACT | [nodeId] | [NodeInfo] or [] |
  *
@@ -39,7 +41,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/)
 export const paramSchemas = {
   [RPC.INFO]: z.array(z.unknown()).max(0),
   [RPC.STORE_POINTERS]: z.tuple([z.array(z.unknown()).min(1).max(MAX_POINTERS_PER_RPC)]),
-  [RPC.FIND_POINTERS]: z.tuple([hex64]),
+  [RPC.FIND_POINTERS]: z.union([z.tuple([hex64]), z.tuple([hex64, z.literal('closer')])]),
   [RPC.STORE_CONTACT]: z.tuple([z.record(z.string(), z.unknown())]),
   [RPC.FIND_CONTACT]: z.tuple([hex64])
 } as const
@@ -55,7 +57,10 @@ export interface PluginContext {
 
 type Method = keyof typeof paramSchemas
 
-function handler<M extends Method> (node: BatKadNode, method: M, log: Logger, fn: (params: z.infer<(typeof paramSchemas)[M]>) => unknown): void {
+/** Contacts a FIND_POINTERS answer carries when asked for closer nodes (Kademlia's K). */
+export const FIND_POINTERS_CONTACTS = 20
+
+function handler<M extends Method> (node: BatKadNode, method: M, log: Logger, fn: (params: z.infer<(typeof paramSchemas)[M]>, asker: string) => unknown): void {
   const schema = paramSchemas[method]
   node.handle(method, (request, response) => {
     const parsed = schema.safeParse(request.params)
@@ -65,7 +70,7 @@ function handler<M extends Method> (node: BatKadNode, method: M, log: Logger, fn
       return
     }
     try {
-      response.send(fn(parsed.data as z.infer<(typeof paramSchemas)[M]>))
+      response.send(fn(parsed.data as z.infer<(typeof paramSchemas)[M]>, request.contact[0]))
     } catch (err) {
       log.warn({ method, err: errorMessage(err) }, 'DHT RPC handler failed')
       response.error(errorMessage(err), -32000, { code: errorCode(err) })
@@ -82,7 +87,12 @@ export function installPlugin (node: BatKadNode, context: PluginContext): void {
     const now = Date.now()
     return records.map(record => context.pointers.put(record, now))
   })
-  handler(node, RPC.FIND_POINTERS, log, ([pieceId]) => context.pointers.get(pieceId as PieceId).slice(0, context.pointers.maxHoldersPerPiece))
+  handler(node, RPC.FIND_POINTERS, log, ([pieceId, closer], asker) => {
+    const records = context.pointers.get(pieceId as PieceId).slice(0, context.pointers.maxHoldersPerPiece)
+    if (closer === undefined) return records
+    // As Kademlia's FIND_VALUE: the value, or else closer nodes (the asker needs no directions once it has records).
+    return { records, contacts: records.length > 0 ? [] : node.closestContacts(dhtKeyOf(pieceId as PieceId), FIND_POINTERS_CONTACTS, asker) }
+  })
   handler(node, RPC.STORE_CONTACT, log, ([info]) => context.contacts.put(info))
   handler(node, RPC.FIND_CONTACT, log, ([nodeId]) => {
     const info = context.contacts.get(nodeId as NodeId)

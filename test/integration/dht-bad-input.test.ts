@@ -96,6 +96,8 @@ describe('DHT bad input', () => {
       [RPC.FIND_POINTERS, []],
       [RPC.FIND_POINTERS, ['zz']],
       [RPC.FIND_POINTERS, [pieceId.toUpperCase()]],
+      [RPC.FIND_POINTERS, [pieceId, 'nearer']],
+      [RPC.FIND_POINTERS, [pieceId, 'closer', 'extra']],
       [RPC.STORE_CONTACT, [1]],
       [RPC.STORE_CONTACT, []],
       [RPC.FIND_CONTACT, [123]],
@@ -129,6 +131,14 @@ describe('DHT bad input', () => {
     assert.deepEqual(result, ['invalid', 'invalid', 'invalid', 'stored', 'invalid'])
     const { result: held } = await attacker.request(RPC.FIND_POINTERS, [pieceId], victim())
     assert.deepEqual(held, [good])
+    // The FIND_VALUE form: the records when the node has some, else closer contacts (never the asker itself).
+    const { result: withRecords } = await attacker.request(RPC.FIND_POINTERS, [pieceId, 'closer'], victim())
+    assert.deepEqual(withRecords, { records: [good], contacts: [] })
+    const { result: withContacts } = await attacker.request(RPC.FIND_POINTERS, [randomBytes(32).toString('hex'), 'closer'], victim())
+    const answer = withContacts as { records: unknown[], contacts: Array<[string, unknown]> }
+    assert.deepEqual(answer.records, [])
+    assert.ok(answer.contacts.length > 0, 'a node that knows peers names some')
+    assert.ok(answer.contacts.every(c => typeof c[0] === 'string' && c[0] !== attacker.key), 'the asker is not handed back to itself')
   })
 
   test('forged contact records are refused by STORE_CONTACT', async () => {

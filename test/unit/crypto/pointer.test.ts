@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, test } from 'node:test'
+import type { PieceId } from '../../../src/core/ids.js'
+import { generateIdentity, sign, verifySignature } from '../../../src/crypto/keys.js'
+import { checkPointer, signPointer } from '../../../src/crypto/pointer.js'
+
+const pieceId = randomBytes(32).toString('hex') as PieceId
+
+describe('pointer records', () => {
+  test('a record checked once is accepted again; any change to it is still refused', () => {
+    const holder = generateIdentity()
+    const record = signPointer(holder, pieceId, { ttlMs: 60_000 })
+    assert.deepEqual(checkPointer(record), { ok: true })
+    assert.deepEqual(checkPointer({ ...record }), { ok: true })
+    const flip = (text: string): string => (text[5] === 'A' ? 'B' : 'A') + text.slice(1)
+    const other = generateIdentity()
+    const variants: Array<[string, object]> = [
+      ['piece', { ...record, pieceId: randomBytes(32).toString('hex') }],
+      ['holder', { ...record, holder: other.id }],
+      ['issuedAt', { ...record, issuedAt: record.issuedAt - 1 }],
+      ['expiresAt', { ...record, expiresAt: record.expiresAt + 1 }],
+      ['signature', { ...record, signature: flip(record.signature) }],
+      ['publicKey', { ...record, publicKey: other.publicKey.toString('base64url') }],
+      // The same characters split differently between key and signature.
+      ['key/signature boundary', { ...record, publicKey: record.publicKey + record.signature.slice(0, 1), signature: record.signature.slice(1) }]
+    ]
+    for (const [what, changed] of variants) assert.equal(checkPointer(changed).ok, false, `changed ${what}`)
+  })
+
+  test('a record that verified earlier is refused once it has expired', () => {
+    const record = signPointer(generateIdentity(), pieceId, { ttlMs: 10_000 })
+    assert.equal(checkPointer(record).ok, true)
+    assert.deepEqual(checkPointer(record, record.expiresAt + 1), { ok: false, reason: 'expired' })
+  })
+})
+
+describe('verifySignature with cached keys', () => {
+  test('many keys, each verifies its own signatures and no other key\'s', () => {
+    const ids = Array.from({ length: 50 }, () => generateIdentity())
+    const data = randomBytes(100)
+    for (let round = 0; round < 2; round++) {
+      ids.forEach((id, i) => {
+        const signature = sign(id, data)
+        assert.equal(verifySignature(id.publicKey, data, signature), true)
+        const other = ids[(i + 1) % ids.length]!
+        assert.equal(verifySignature(other.publicKey, data, signature), false)
+      })
+    }
+  })
+
+  test('a malformed key is refused, not thrown', () => {
+    assert.equal(verifySignature(Buffer.alloc(32), randomBytes(10), Buffer.alloc(64)), false)
+    assert.equal(verifySignature(Buffer.alloc(31), randomBytes(10), Buffer.alloc(64)), false)
+  })
+})
