@@ -40,6 +40,8 @@ const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability
 /** Creates a KadNode (or a lookup-only client), binds its UDP socket and loads persisted state. Call join() next. */
 /** How long a placement lookup is reused by the publish of the same key, and how many are kept. */
 const RECENT_LOOKUP_MS = 5000
+/** How long a peer's whole-table FIND_NODE answer (fewer than K contacts) stands in for asking it again. */
+const WHOLE_TABLE_MS = 5000
 const MAX_RECENT_LOOKUPS = 1024
 
 export async function createDht (options: DhtOptions, abort: AbortOptions = {}): Promise<Dht> {
@@ -61,6 +63,14 @@ class KadenceDht implements Dht {
    * that died in between just fails its STORE and the record counts as not stored there.
    */
   private readonly recentLookups = new Map<DhtKey, { at: number, peers: DhtPeer[] }>()
+  /**
+   * Peers whose last FIND_NODE answer held fewer than K contacts: they know fewer than K nodes,
+   * so that answer was their whole routing table and is their answer for any target. For
+   * WHOLE_TABLE_MS a lookup uses it instead of asking again. In a network of fewer than K nodes
+   * (a testnet, a small deployment) lookups then cost no requests after the first; in a larger
+   * one every answer is K long and nothing is reused.
+   */
+  private readonly wholeTables = new Map<DhtKey, { at: number, contacts: Contact[] }>()
   /** `key@host:port` → time until which the contact is left out of lookups. */
   private readonly dead = new Map<string, number>()
   private readonly limit: ReturnType<typeof pLimit>
@@ -290,7 +300,17 @@ class KadenceDht implements Dht {
       count,
       alpha: this.settings.alpha,
       signal,
-      query: async (peer, querySignal) => await this.findNodeRpc(peer, key, querySignal),
+      query: async (peer, querySignal) => {
+        const whole = this.wholeTables.get(peer[0])
+        if (whole !== undefined && Date.now() - whole.at < WHOLE_TABLE_MS) return whole.contacts
+        const { contacts, complete } = await this.findNodeRpc(peer, key, querySignal)
+        if (complete) {
+          if (this.wholeTables.size >= MAX_RECENT_LOOKUPS) this.wholeTables.clear()
+          this.wholeTables.set(peer[0], { at: Date.now(), contacts })
+        }
+        else this.wholeTables.delete(peer[0])
+        return contacts
+      },
       onFailure: (peer, err) => { this.peerFailed(peer[0], err, peer[1]) },
       skip: (peer) => this.isDead(peer[0], peer[1].hostname, peer[1].port)
     })
@@ -309,12 +329,15 @@ class KadenceDht implements Dht {
     return this.validContacts(answer.contacts)
   }
 
-  /** FIND_NODE to one peer; its answer is validated contact by contact (bad ones dropped). */
-  private async findNodeRpc (peer: Contact, key: DhtKey, signal: AbortSignal | undefined): Promise<Contact[]> {
+  /**
+   * FIND_NODE to one peer; its answer is validated contact by contact (bad ones dropped).
+   * `complete`: it named fewer than K contacts, i.e. every node it knows (see wholeTables).
+   */
+  private async findNodeRpc (peer: Contact, key: DhtKey, signal: AbortSignal | undefined): Promise<{ contacts: Contact[], complete: boolean }> {
     const [peerKey, info] = peer
     const { result } = await this.kad.request('FIND_NODE', [key], { key: peerKey, host: info.hostname, port: info.port }, { signal })
     if (!Array.isArray(result)) throw new DhtRpcError('FIND_NODE answer is not a list of contacts')
-    return this.validContacts(result)
+    return { contacts: this.validContacts(result), complete: result.length < K }
   }
 
   /** Contacts from a peer's answer that parse and whose key binds to their public key; clients are never routed to. */
@@ -335,6 +358,7 @@ class KadenceDht implements Dht {
    */
   private peerFailed (key: DhtKey, err: unknown, address?: { hostname: string, port: number }): void {
     if (err instanceof AbortError || err instanceof DhtStoppedError) return
+    this.wholeTables.delete(key)
     if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) return
     if (address !== undefined) {
       if (this.dead.size > 10_000) this.dead.clear()
@@ -520,35 +544,48 @@ class KadenceDht implements Dht {
         list.push(record)
         byPiece.set(record.pieceId, list)
       }
-      let stored = 0
+      const accepted = new Set<PointerRecord>()
+      // 'stale' means the node holds a newer record of the same holder: the piece is findable.
+      const ok = (outcome: unknown): boolean => outcome === 'stored' || outcome === 'unchanged' || outcome === 'stale'
+      // First where each piece's records go (its R closest), then one STORE_POINTERS per peer for
+      // all the records it should hold, batched: the pieces of a segment share most of their
+      // replicas in small networks, so this is a request per peer instead of one per piece and peer.
+      const perPeer = new Map<DhtKey, { peer: DhtPeer, records: PointerRecord[] }>()
       await Promise.all([...byPiece].map(async ([pieceId, list]) => await this.limit(async () => {
-        const accepted = new Set<PointerRecord>()
-        // 'stale' means the node holds a newer record of the same holder: the piece is findable.
-        const ok = (outcome: unknown): boolean => outcome === 'stored' || outcome === 'unchanged' || outcome === 'stale'
         try {
           const { peers, self } = await this.replicas(dhtKeyOf(pieceId), signal)
           if (self) for (const record of list) if (ok(this.pointers.put(record))) accepted.add(record)
-          await Promise.all(peers.map(async peer => {
-            for (let i = 0; i < list.length; i += MAX_POINTERS_PER_RPC) {
-              const batch = list.slice(i, i + MAX_POINTERS_PER_RPC)
-              try {
-                const { result } = await this.kad.request(RPC.STORE_POINTERS, [batch], peer, { signal })
-                if (!Array.isArray(result)) continue
-                batch.forEach((record, j) => { if (ok(result[j])) accepted.add(record) })
-              } catch (err) {
-                if (signal.aborted) throw err
-                this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
-                return
-              }
-            }
-          }))
+          for (const peer of peers) {
+            const entry = perPeer.get(peer.key) ?? { peer, records: [] }
+            entry.records.push(...list)
+            perPeer.set(peer.key, entry)
+          }
         } catch (err) {
           if (signal.aborted) throw err
-          this.log.warn({ piece: pieceId, err: errorMessage(err) }, 'pointer publish failed')
+          this.log.warn({ piece: pieceId, err: errorMessage(err) }, 'pointer publish failed: no replicas found')
         }
-        stored += accepted.size
-        failed += list.length - accepted.size
       })))
+      await Promise.all([...perPeer.values()].map(async ({ peer, records: list }) => {
+        for (let i = 0; i < list.length; i += MAX_POINTERS_PER_RPC) {
+          const batch = list.slice(i, i + MAX_POINTERS_PER_RPC)
+          try {
+            const { result } = await this.limit(async () => await this.kad.request(RPC.STORE_POINTERS, [batch], peer, { signal }))
+            if (!Array.isArray(result)) continue
+            batch.forEach((record, j) => { if (ok(result[j])) accepted.add(record) })
+          } catch (err) {
+            if (signal.aborted) throw err
+            this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
+            return
+          }
+        }
+      }))
+      let stored = 0
+      for (const list of byPiece.values()) {
+        for (const record of list) {
+          if (accepted.has(record)) stored++
+          else failed++
+        }
+      }
       return { stored, failed }
     })
   }

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import type { PieceId } from '../../src/core/ids.js'
+import { generateIdentity } from '../../src/crypto/keys.js'
+import { signPointer } from '../../src/crypto/pointer.js'
+import type { Dht, DhtKey } from '../../src/dht/index.js'
+import { bruteForceClosest, startDhtNetwork, startDhtNode, type DhtNetwork } from '../helpers/dht.js'
+
+/**
+ * A network smaller than K (8 real kadence nodes on loopback UDP), the shape of a testnet: lookups
+ * reuse whole-table answers instead of asking again, pointer publishing sends one STORE_POINTERS per
+ * peer for many pieces, pointer lookups stop at the first answers with records — and all of them
+ * still give exactly what the full protocol gives.
+ */
+
+const randomKey = (): DhtKey => randomBytes(20).toString('hex') as DhtKey
+const randomPiece = (): PieceId => randomBytes(32).toString('hex') as PieceId
+
+/** Counts the requests a Dht sends, by method (instrumentation of our own object, not a stand-in). */
+function countRequests (dht: Dht): Map<string, number> {
+  const counts = new Map<string, number>()
+  const kad = (dht as unknown as { kad: { request: (method: string, ...rest: unknown[]) => Promise<unknown> } }).kad
+  const original = kad.request.bind(kad)
+  kad.request = async (method: string, ...rest: unknown[]) => {
+    counts.set(method, (counts.get(method) ?? 0) + 1)
+    return await original(method, ...rest)
+  }
+  return counts
+}
+
+describe('DHT in a network smaller than K', () => {
+  let net: DhtNetwork
+  before(async () => { net = await startDhtNetwork(8) })
+  after(async () => { await net?.stop() })
+
+  test('after one lookup, lookups of other keys reuse the whole-table answers and stay exact', async () => {
+    const asker = net.nodes[3]!.dht
+    const counts = countRequests(asker)
+    const first = await asker.closest(randomKey())
+    assert.ok((counts.get('FIND_NODE') ?? 0) > 0)
+    assert.equal(first.peers.length, 7)
+    const asked = counts.get('FIND_NODE') ?? 0
+    for (let i = 0; i < 10; i++) {
+      const key = randomKey()
+      const result = await asker.closest(key)
+      assert.deepEqual(result.peers.map(p => p.key), bruteForceClosest(net.nodes, key, 20, asker.key))
+    }
+    assert.equal(counts.get('FIND_NODE') ?? 0, asked, 'no FIND_NODE sent for the next 10 lookups')
+  })
+
+  test('a node that joins is seen by lookups once the reused answers are older than 5 s', async t => {
+    const asker = net.nodes[5]!.dht
+    await asker.closest(randomKey())
+    const late = await startDhtNode({ role: 'storage', facts: () => ({ piece: { host: '127.0.0.1', port: 999 }, capacity: 1e9, free: 1e9, reachability: 'direct' }) })
+    t.after(async () => { await late.dht.stop() })
+    await late.dht.join([net.nodes[0]!.dht.address()])
+    const seen = async (): Promise<boolean> => (await asker.closest(randomKey())).peers.some(p => p.key === late.dht.key)
+    const started = Date.now()
+    while (!await seen()) {
+      assert.ok(Date.now() - started < 8000, 'the new node is found within 8 s')
+      await new Promise(resolve => setTimeout(resolve, 250))
+    }
+  })
+
+  test('publishPointers sends one STORE_POINTERS per replica for a segment\'s records, and every record is findable', async () => {
+    const publisher = net.nodes[2]!.dht
+    const reader = net.nodes[6]!.dht
+    const holder = generateIdentity()
+    const pieces = Array.from({ length: 6 }, randomPiece)
+    const counts = countRequests(publisher)
+    const result = await publisher.publishPointers(pieces.map(id => signPointer(holder, id, { ttlMs: 60_000 })))
+    assert.deepEqual(result, { stored: 6, failed: 0 })
+    // Every node is among the R = 8 closest of every piece here: the publisher stores its own copy
+    // and sends each of the other 7 one request holding all 6 records (not 6 requests each).
+    assert.equal(counts.get('BATCHAIN_STORE_POINTERS'), 7)
+    const readerCounts = countRequests(reader)
+    for (const id of pieces) {
+      const found = await reader.findPointers(id)
+      assert.deepEqual(found.map(r => r.holder), [holder.id])
+    }
+    // FIND_VALUE: at most two requests per lookup (two in flight, stop at two answers with records).
+    assert.ok((readerCounts.get('BATCHAIN_FIND_POINTERS') ?? 0) <= 2 * pieces.length, `sent ${readerCounts.get('BATCHAIN_FIND_POINTERS')}`)
+    assert.equal(readerCounts.get('FIND_NODE') ?? 0, 0)
+  })
+
+  test('a piece nobody holds: the pointer lookup asks every node once and finds nothing', async () => {
+    const reader = net.nodes[4]!.dht
+    const counts = countRequests(reader)
+    assert.deepEqual(await reader.findPointers(randomPiece()), [])
+    const asked = counts.get('BATCHAIN_FIND_POINTERS') ?? 0
+    assert.ok(asked >= 7 && asked <= 8, `asked ${asked} nodes`)
+  })
+})
