@@ -24,7 +24,7 @@ export interface DownloadOptions extends AbortOptions {
   extra?: number
   /**
    * Milliseconds a segment may take before the extra requests start; 0 starts them at once.
-   * @defaultValue adaptive: 3× the recent average segment time, at least 50 ms
+   * @defaultValue adaptive: 4× the recent average time to fetch a segment's pieces, at least 100 ms
    */
   hedgeAfter?: number
   /** Hash the file (SHA-256) on a worker thread while this one decrypts and writes. @defaultValue true */
@@ -84,12 +84,13 @@ export async function download (capability: Capability, output: Writable, option
     const fetchPlain = async (index: number): Promise<{ plain: Buffer, buffer: Buffer }> => {
       const layout = manifest.segments[index] as Manifest['segments'][number]
       const avoid = new Set<string>()
-      const started = performance.now()
       // Pieces are checked by the segment's AEAD tag, not one by one: a key the nodes never
       // saw authenticates every byte of the k shards at once, so hashing each piece as well
       // is redundant work on the happy path. Only when the tag fails are the pieces hashed,
       // to name and avoid the bad ones; the second round then checks every piece as it comes.
       let located = await holders.get(index)
+      // Timed from here: the hedge is about slow transfers, not about waiting for lookups.
+      const started = performance.now()
       let widened = false
       const widen = async (): Promise<void> => { located = await holders.all(index); widened = true }
       for (let attempt = 0; ; attempt++) {
@@ -98,7 +99,9 @@ export async function download (capability: Capability, output: Writable, option
           shards = await fetchShards(layout, located, coder, client, {
             signal: options.signal,
             extra,
-            hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(50, 3 * averageMs) : 0),
+            // A hedged request costs a piece transfer, a dropped connection and usually a decode:
+            // only for a real straggler, 4× the recent average fetch (at least 100 ms).
+            hedgeAfter: options.hedgeAfter ?? (averageMs > 0 ? Math.max(100, 4 * averageMs) : 0),
             verify: attempt > 0,
             avoid,
             pool: piecePool,

@@ -47,6 +47,23 @@ export class FrameDecoder {
     this.buffered += chunk.length
   }
 
+  /** Body bytes of the current frame not yet returned (0 outside a body). */
+  get bodyLeft (): number { return this.state === 'body' ? this.bodyRemaining : 0 }
+
+  /**
+   * Accounts for `n` body bytes of the current frame that the caller took straight from the
+   * transport (nothing buffered here may precede them): the zero-copy path of a reader that
+   * copies a body directly into its destination.
+   */
+  consumeBody (n: number): void {
+    if (this.failed !== undefined) throw this.failed
+    if (this.state !== 'body' || this.buffered !== 0 || n > this.bodyRemaining || n < 0) {
+      throw new RangeError('consumeBody: not inside a body with nothing buffered')
+    }
+    this.bodyRemaining -= n
+    if (this.bodyRemaining === 0) this.state = 'prefix'
+  }
+
   /** The next event, or undefined when more bytes are needed. Throws a BatchainError on bad input. */
   read (): DecoderEvent | undefined {
     if (this.failed !== undefined) throw this.failed

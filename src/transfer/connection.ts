@@ -39,7 +39,10 @@ export class PeerConnection {
   static async open (contact: Contact, options: { signal?: AbortSignal, limits?: Partial<FrameLimits>, agent?: string } = {}): Promise<PeerConnection> {
     const { signal } = options
     if (signal?.aborted === true) throw abortReason(signal)
-    const socket = connect({ host: contact.host, port: contact.port, noDelay: true })
+    // Reads go through the reader's onread path (no buffer allocated per read; see FrameReader).
+    const made: { reader?: FrameReader } = {}
+    const socket = connect({ host: contact.host, port: contact.port, noDelay: true, onread: FrameReader.onReadOptions(() => made.reader) })
+    const reader = made.reader = new FrameReader(socket, options.limits, 'onread')
     const onAbort = (): void => { socket.destroy(signal === undefined ? undefined : abortReason(signal)) }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
@@ -52,7 +55,6 @@ export class PeerConnection {
         })
       })
       socket.on('error', () => { /* surfaced through reads and writes */ })
-      const reader = new FrameReader(socket, options.limits)
       const writer = new FrameWriter(socket)
       const nonce = randomBytes(32)
       await writer.writeFrame(Op.Hello, { version: PROTOCOL_VERSION, nonce, agent: options.agent }, 0, signal)

@@ -3,22 +3,91 @@ import { abortReason } from '../core/abort.js'
 import { ConnectionClosedError, MalformedFrameError } from '../core/errors.js'
 import { FrameDecoder, type FrameHead, type FrameLimits } from '../protocol/index.js'
 
+/** Bytes buffered (without a body destination waiting) before an onread socket is paused. */
+const ONREAD_HIGH_WATER = 1024 * 1024
+
+/**
+ * One read buffer for every socket created with `onReadOptions`: the kernel copies into it and
+ * the callback copies out before returning, so no read allocates (see FrameReader).
+ */
+const sharedReadBuffer = Buffer.allocUnsafeSlow(256 * 1024)
+
 /**
  * Pull-based frame reader over a socket. Bytes are only read from the socket
  * when the consumer asks for the next event, so a slow consumer (a disk write,
  * a full client buffer) pauses the sender through TCP backpressure.
+ *
+ * Two ways to take bytes from the socket:
+ * - 'stream' (any socket, e.g. one a server accepted): its async iterator, a fresh buffer per read;
+ * - 'onread' (a socket made by net.connect with `FrameReader.onReadOptions(reader)`): the kernel
+ *   reads into one shared buffer and a body being collected into a destination (`collectInto`)
+ *   is copied straight there. Nothing is allocated per read, which matters to a client pulling
+ *   gigabytes: each 64 KiB read buffer is external memory to V8, and a 1 GiB download used to
+ *   trigger some 40–60 full garbage collections through them alone.
  */
 export class FrameReader {
   private readonly decoder: FrameDecoder
-  private readonly source: AsyncIterator<Buffer>
+  private readonly source: AsyncIterator<Buffer> | undefined
   private readonly socket: Socket
+  // onread mode: where body bytes go directly, the waiting pull, and how the socket ended.
+  private sink: { target: Uint8Array, at: number, end: number } | undefined
+  private wake: (() => void) | undefined
+  private ended = false
+  private failure: Error | undefined
 
-  constructor (socket: Socket, limits: Partial<FrameLimits> = {}) {
+  constructor (socket: Socket, limits: Partial<FrameLimits> = {}, mode: 'stream' | 'onread' = 'stream') {
     this.socket = socket
     this.decoder = new FrameDecoder(limits)
-    // The iterator is driven by hand and never returned early: returning would destroy the socket.
-    this.source = socket[Symbol.asyncIterator]()
+    if (mode === 'stream') {
+      // The iterator is driven by hand and never returned early: returning would destroy the socket.
+      this.source = socket[Symbol.asyncIterator]()
+    } else {
+      const stop = (err?: Error): void => {
+        this.ended = true
+        if (err !== undefined) this.failure ??= err
+        this.wake?.()
+      }
+      socket.on('end', () => { stop() })
+      socket.on('error', err => { stop(err) })
+      socket.on('close', () => { stop() })
+    }
   }
+
+  /**
+   * net.connect options that deliver a socket's reads to `target()` (the reader made for that
+   * socket, in 'onread' mode) through the shared buffer. The reader is looked up per read
+   * because it is created after the socket.
+   */
+  static onReadOptions (target: () => FrameReader | undefined): { buffer: Buffer, callback: (bytes: number, buffer: Buffer) => boolean } {
+    return {
+      buffer: sharedReadBuffer,
+      callback: (bytes, buffer) => target()?.onRead(bytes, buffer) ?? true
+    }
+  }
+
+  /** The onread callback: copies the bytes out of the shared buffer (into a waiting body destination first). */
+  private onRead (bytes: number, buffer: Buffer): boolean {
+    let at = 0
+    const sink = this.sink
+    if (sink !== undefined && this.decoder.pending === 0) {
+      const take = Math.min(bytes, sink.end - sink.at, this.decoder.bodyLeft)
+      if (take > 0) {
+        buffer.copy(sink.target, sink.at, 0, take)
+        sink.at += take
+        this.decoder.consumeBody(take)
+        at = take
+      }
+    }
+    // The rest (frame heads, bodies nobody collects into a destination yet) is copied: the buffer is reused.
+    if (at < bytes) this.decoder.push(Buffer.from(buffer.subarray(at, bytes)))
+    this.wake?.()
+    // false stops reading until the next pull (TCP backpressure, as in stream mode); for an onread
+    // socket net.Socket#resume() starts reading again even though the stream never looked paused.
+    this.stopped = this.sink === undefined && this.decoder.pending >= ONREAD_HIGH_WATER
+    return !this.stopped
+  }
+
+  private stopped = false
 
   /** Between frames with nothing buffered: the peer may close here cleanly. */
   get atBoundary (): boolean { return this.decoder.atBoundary }
@@ -80,9 +149,22 @@ export class FrameReader {
   async collectInto (bodyLength: number, target: Uint8Array, signal?: AbortSignal): Promise<Buffer> {
     if (target.length < bodyLength) throw new RangeError(`Target holds ${target.length} bytes, body is ${bodyLength}`)
     let at = 0
-    for await (const chunk of this.body(bodyLength, signal)) {
-      target.set(chunk, at)
-      at += chunk.length
+    while (at < bodyLength) {
+      const event = this.decoder.read()
+      if (event !== undefined) {
+        if (event.kind !== 'body') throw new MalformedFrameError('Expected body bytes')
+        target.set(event.chunk, at)
+        at += event.chunk.length
+        continue
+      }
+      // Nothing buffered: in onread mode the next reads land in `target` directly.
+      if (this.source === undefined) this.sink = { target, at, end: bodyLength }
+      try {
+        if (!await this.pull(signal)) throw new ConnectionClosedError('Connection closed in the middle of a body')
+      } finally {
+        if (this.sink !== undefined) at = this.sink.at
+        this.sink = undefined
+      }
     }
     return Buffer.from(target.buffer, target.byteOffset, bodyLength)
   }
@@ -92,6 +174,12 @@ export class FrameReader {
     this.watch(signal)
     this.pulling = true
     try {
+      if (this.source === undefined) {
+        const more = await this.pullOnRead()
+        // Re-read: the signal may have fired while we awaited (TS narrowed it to false above).
+        if (!more && (signal as AbortSignal | undefined)?.aborted === true) throw abortReason(signal as AbortSignal)
+        return more
+      }
       const { value, done } = await this.source.next()
       if (done === true) return false
       this.decoder.push(value)
@@ -103,6 +191,22 @@ export class FrameReader {
     } finally {
       this.pulling = false
     }
+  }
+
+  /** Waits for the onread callback to deliver bytes (or for the socket to end). */
+  private async pullOnRead (): Promise<boolean> {
+    const before = this.decoder.pending + (this.sink?.at ?? 0)
+    while (this.decoder.pending + (this.sink?.at ?? 0) === before) {
+      if (this.failure !== undefined) throw this.failure
+      if (this.ended) return false
+      if (this.stopped) {
+        this.stopped = false
+        this.socket.resume()
+      }
+      await new Promise<void>(resolve => { this.wake = resolve })
+      this.wake = undefined
+    }
+    return true
   }
 
   private pulling = false
