@@ -10,8 +10,9 @@ import type { ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
 import { formatContact, type Contact, type PieceClient, type PutGrant } from '../transfer/index.js'
 import { goodHolders, segmentHealth, type HolderJudge, type SegmentHealthReport } from './health.js'
-import type { LocateOptions } from './locator.js'
+import type { Holder, LocateOptions } from './locator.js'
 import type { StorageNetwork } from './network.js'
+import type { PiecePlacer, PieceToPlace } from './placement.js'
 import { fetchShards } from './segment-fetch.js'
 
 /**
@@ -45,6 +46,24 @@ export interface RepairSegmentOptions extends AbortOptions {
   addressOf?: LocateOptions['addressOf']
   /** Merkle leaves challenged per rebuilt piece to verify it. @defaultValue 4 */
   verifyLeaves?: number
+  /**
+   * Holders of the segment's pieces already located (a batch of segments is located at once);
+   * located here when absent.
+   */
+  holders?: ReadonlyMap<PieceId, readonly Holder[]>
+  /**
+   * Nodes to offer a rebuilt piece to, best first (the durability loop's registry: verified,
+   * online, trusted storage nodes). Nodes in `taken` hold a counted piece of the segment (or are
+   * excluded) and are skipped here too. Without it, or when none of them takes the piece, the
+   * network's placer chooses.
+   */
+  targets?: (taken: ReadonlySet<string>, size: number) => Array<Contact & { nodeId: NodeId }>
+  /**
+   * Takes the pointer records to publish instead of publishing them here: a batch of segments
+   * publishes all of its records in one call. The caller must publish them before reporting the
+   * repair done.
+   */
+  deferPublish?: (records: readonly PointerRecord[]) => void
   logger?: Logger
 }
 
@@ -83,7 +102,9 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   const timings = { locate: 0, fetch: 0, rebuild: 0, place: 0, publish: 0, verify: 0 }
   let mark = performance.now()
   const lap = (phase: keyof typeof timings): void => { const now = performance.now(); timings[phase] += now - mark; mark = now }
-  const holders = await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) })
+  const holders = new Map(options.holders !== undefined
+    ? ids.map(id => [id, [...(options.holders?.get(id) ?? [])]] as const)
+    : await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) }))
 
   // An earlier attempt's placements that still hold count as holders of their pieces.
   const confirmed = await confirmPrevious(options.previous ?? [], options)
@@ -144,15 +165,22 @@ export async function repairSegment (manifest: Manifest, index: number, options:
       for (const h of p.holders) take(h)
     }
   }
-  const placer = options.network.createPlacer(options.client, options.logger ?? createLogger('repair'), { piecesPerSegment: 1, hedge: false })
+  let placer: PiecePlacer | undefined
+  const placeOne = async (shard: number, piece: PieceToPlace): Promise<{ node: Contact & { nodeId: NodeId }, pointer?: PointerRecord }> => {
+    const direct = await placeOnTargets(piece, options.targets?.(taken, layout.shardSize) ?? [], taken, takenAddresses, options)
+    if (direct !== undefined) return direct
+    placer ??= options.network.createPlacer(options.client, options.logger ?? createLogger('repair'), { piecesPerSegment: 1, hedge: false })
+    const [result] = await placer.place(index, [piece], { signal: options.signal, exclude: { nodeIds: taken, addresses: takenAddresses } })
+    if (result === undefined) throw new NotEnoughNodesError(`No node accepted rebuilt piece ${shard} of segment ${index}`)
+    return result
+  }
   const placed: RepairPlacement[] = [...confirmed]
   const after = new Map(holders)
   let bytes = 0
   for (const shard of missing) {
     const id = layout.pieces[shard]?.id as PieceId
     if (confirmed.some(p => p.shard === shard)) continue
-    const [result] = await placer.place(index, [{ id, data: shards[shard] as Buffer, grant: grants.get(shard) as PutGrant }], { signal: options.signal, exclude: { nodeIds: taken, addresses: takenAddresses } })
-    if (result === undefined) throw new NotEnoughNodesError(`No node accepted rebuilt piece ${shard} of segment ${index}`)
+    const result = await placeOne(shard, { id, data: shards[shard] as Buffer, grant: grants.get(shard) as PutGrant })
     const placement: RepairPlacement = { shard, pieceId: id, node: result.node, ...(result.pointer === undefined ? {} : { pointer: result.pointer }) }
     taken.add(result.node.nodeId)
     takenAddresses.add(formatContact(result.node))
@@ -181,9 +209,31 @@ function roundTimings<T extends Record<string, number>> (t: T): T {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v)])) as T
 }
 
-async function publish (network: StorageNetwork, placed: readonly RepairPlacement[], options: AbortOptions): Promise<void> {
+async function publish (network: StorageNetwork, placed: readonly RepairPlacement[], options: AbortOptions & Pick<RepairSegmentOptions, 'deferPublish'>): Promise<void> {
   const records = placed.flatMap(p => p.pointer === undefined ? [] : [p.pointer])
-  if (records.length > 0) await network.publish(records, options)
+  if (records.length === 0) return
+  if (options.deferPublish !== undefined) options.deferPublish(records)
+  else await network.publish(records, options)
+}
+
+/**
+ * Offers a rebuilt piece to the given nodes in order, skipping taken ones; the first that stores
+ * it wins. The handshake checks each node's id (the contact carries it), so the piece cannot land
+ * on another node that took over the address. Undefined when none took it.
+ */
+async function placeOnTargets (piece: PieceToPlace, targets: ReadonlyArray<Contact & { nodeId: NodeId }>, taken: ReadonlySet<string>, takenAddresses: ReadonlySet<string>, options: RepairSegmentOptions): Promise<{ node: Contact & { nodeId: NodeId }, pointer?: PointerRecord } | undefined> {
+  for (const target of targets) {
+    if (taken.has(target.nodeId) || takenAddresses.has(formatContact(target))) continue
+    try {
+      const { nodeId, pointer } = await options.client.put(target, piece.id, piece.data, { signal: options.signal, ...(piece.grant === undefined ? {} : { grant: piece.grant }) })
+      if (nodeId !== target.nodeId) continue
+      return { node: { host: target.host, port: target.port, nodeId }, ...(pointer === undefined ? {} : { pointer }) }
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      options.logger?.warn({ node: formatContact(target), err: errorMessage(err) }, 'a repair target refused the rebuilt piece; trying the next')
+    }
+  }
+  return undefined
 }
 
 /** Earlier placements whose node still answers HAS for the piece (the rest are placed again). */
@@ -214,4 +264,70 @@ async function verifyStored (p: RepairPlacement, size: number, options: RepairSe
     return data.length === leafLength(size, leaf) && verifyProof(root, leaf, count, data, answer.proofs[i] ?? [])
   })
   if (!ok) throw new PieceHashMismatchError(`Rebuilt piece ${p.pieceId.slice(0, 16)}… does not verify on ${formatContact(p.node)}`)
+}
+
+export interface RepairSegmentsOptions extends Omit<RepairSegmentOptions, 'previous' | 'onPlaced' | 'holders' | 'deferPublish'> {
+  /** Placements recorded by an earlier attempt of this batch, each with its segment. */
+  previous?: ReadonlyArray<RepairPlacement & { segment: number }>
+  /** Called after each rebuilt piece is stored (persist it for re-runs). */
+  onPlaced?: (placement: RepairPlacement & { segment: number }) => Promise<void>
+  /** Segments repaired at once (the next one fetches while the last one places). @defaultValue 2 */
+  window?: number
+}
+
+export interface SegmentsRepairResult {
+  /** Segments repaired (or skipped: nothing to do), in the order asked. */
+  results: SegmentRepairResult[]
+  /** Segments that could not be repaired, with why; their pieces placed so far were saved. */
+  failed: Array<{ segment: number, error: unknown }>
+  /** Milliseconds locating the batch and publishing its pointer records (shared by its segments). */
+  timings: { locate: number, publish: number }
+}
+
+/**
+ * Repairs several segments of one file: one locator call for all their pieces, up to `window`
+ * segments in flight (fetching one while another places), and every rebuilt piece's pointer
+ * record published in one call at the end — before this returns, so a repaired piece is findable
+ * when the repair reports it. Each segment keeps every guarantee of repairSegment; one that fails
+ * does not stop the others (see `failed`).
+ */
+export async function repairSegments (manifest: Manifest, indices: readonly number[], options: RepairSegmentsOptions): Promise<SegmentsRepairResult> {
+  for (const index of indices) {
+    if (manifest.segments[index] === undefined) throw new InvalidManifestError(`The manifest has no segment ${index} (it has ${manifest.segments.length})`)
+  }
+  let mark = performance.now()
+  const ids = indices.flatMap(i => (manifest.segments[i]?.pieces ?? []).map(p => p.id))
+  const holders = await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) })
+  const locate = performance.now() - mark
+  const records: PointerRecord[] = []
+  const results = new Map<number, SegmentRepairResult>()
+  const failed: SegmentsRepairResult['failed'] = []
+  const queue = [...indices]
+  const worker = async (): Promise<void> => {
+    for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
+      const segment = index
+      try {
+        results.set(segment, await repairSegment(manifest, segment, {
+          ...options,
+          holders,
+          previous: (options.previous ?? []).filter(p => p.segment === segment),
+          onPlaced: async p => { await options.onPlaced?.({ ...p, segment }) },
+          deferPublish: r => { records.push(...r) }
+        }))
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        failed.push({ segment, error: err })
+        options.logger?.warn({ segment, err: errorMessage(err) }, 'segment repair failed')
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.window ?? 2, indices.length)) }, worker))
+  mark = performance.now()
+  if (records.length > 0) await options.network.publish(records, options)
+  const publish = performance.now() - mark
+  return {
+    results: indices.flatMap(i => results.get(i) ?? []),
+    failed,
+    timings: { locate: Math.round(locate), publish: Math.round(publish) }
+  }
 }

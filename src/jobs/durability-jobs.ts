@@ -4,10 +4,11 @@ import type { NodeId, PieceId } from '../core/ids.js'
 import type { Logger } from '../core/logger.js'
 import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
 import type { RepairPlacement, SegmentRepairResult } from '../client/index.js'
+import { errorCode, errorMessage } from '../core/errors.js'
 import type { Durability } from './durability.js'
 import type { FileRegistry } from './file-registry.js'
 import { checkDue } from './file-state.js'
-import { auditJobId, auditDedupId, repairCheckJob, repairDedupId, repairPriority, tickOf } from './job-ids.js'
+import { auditJobId, auditDedupId, repairBatchJobs, repairCheckJob, tickOf } from './job-ids.js'
 import { scheduledAt } from './keepalive.js'
 import type { PayloadOf } from './payloads.js'
 
@@ -17,17 +18,20 @@ import type { PayloadOf } from './payloads.js'
  *   audit-tick     → one audit-file job per registered file (ids per file and tick)
  *   audit-file     → challenges a sample; failures queue a repair-check of the file
  *   check-tick     → one repair-check job per registered file (one pending per file)
- *   repair-check   → health of every segment; a repair-segment job per degraded segment, worst
- *                    first (BullMQ priority), one pending per segment
- *   repair-segment → rebuilds the segment's missing pieces; its placements are saved in the
- *                    job's progress as they happen, so a re-run confirms them instead of storing
- *                    the same piece on another node
+ *   repair-check   → health of every segment; a repair-segments job per aligned range of
+ *                    REPAIR_BATCH_SEGMENTS segments that has degraded ones, worst first (BullMQ
+ *                    priority), one pending per range (so one repair per segment at a time)
+ *   repair-segments → rebuilds those segments' missing pieces (a few segments in flight, pointer
+ *                    records published together); each placement is saved in the job's progress
+ *                    as its node confirms it, so a re-run confirms them instead of storing the same
+ *                    piece on another node
+ *   repair-segment → one segment (jobs queued by earlier versions), run the same way
  */
 export interface DurabilityJobDeps {
   durability: Durability
   files: FileRegistry
   addAudit: (jobs: Array<{ name: 'audit-file', data: PayloadOf<'audit', 'audit-file'>, opts: { jobId: string, deduplication: { id: string } } }>) => Promise<unknown>
-  addRepair: (jobs: Array<{ name: 'repair-check', data: PayloadOf<'repair', 'repair-check'>, opts: { deduplication: { id: string } } } | { name: 'repair-segment', data: PayloadOf<'repair', 'repair-segment'>, opts: { priority: number, deduplication: { id: string } } }>) => Promise<unknown>
+  addRepair: (jobs: Array<{ name: 'repair-check', data: PayloadOf<'repair', 'repair-check'>, opts: { deduplication: { id: string } } } | { name: 'repair-segments', data: PayloadOf<'repair', 'repair-segments'>, opts: { priority: number, deduplication: { id: string } } }>) => Promise<unknown>
   logger?: Logger
 }
 
@@ -68,25 +72,26 @@ export async function processCheckTick (data: PayloadOf<'repair', 'check-tick'>,
 
 export async function processRepairCheck (data: PayloadOf<'repair', 'repair-check'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<{ manifestId: string, segments: number, minGood: number, degraded: number, queued: number, registered: number }> {
   const check = await deps.durability.check(data.capability, signal === undefined ? {} : { signal })
+  let queued = 0
   if (check.degraded.length > 0) {
-    await deps.addRepair(check.degraded.map(d => ({
-      name: 'repair-segment' as const,
-      data: { capability: check.capability, segment: d.index, good: d.good },
-      opts: { priority: repairPriority(d.good), deduplication: { id: repairDedupId(check.manifestId, d.index) } }
-    })))
-    deps.logger?.info({ manifestId: check.manifestId, degraded: check.degraded.length, worst: check.degraded[0]?.good }, 'queued segment repairs')
+    const jobs = repairBatchJobs(check.capability, check.degraded)
+    await deps.addRepair(jobs)
+    queued = jobs.length
+    deps.logger?.info({ manifestId: check.manifestId, degraded: check.degraded.length, jobs: jobs.length, worst: check.degraded[0]?.good }, 'queued segment repairs')
   }
   return {
     manifestId: check.manifestId,
     segments: check.segments.length,
     minGood: Math.min(...check.segments.map(s => s.good)),
     degraded: check.degraded.length,
-    queued: check.degraded.length,
+    queued,
     registered: check.registered
   }
 }
 
 const placementSchema = z.object({
+  /** The segment (jobs covering several segments); absent in a one-segment job's progress. */
+  segment: z.number().int().nonnegative().max(1 << 24).optional(),
   shard: z.number().int().min(0).max(1024),
   pieceId: z.string().regex(/^[0-9a-f]{64}$/),
   node: z.object({ host: z.string().min(1).max(255), port: z.number().int().min(1).max(65535), nodeId: z.string().regex(/^[0-9a-f]{64}$/) }),
@@ -95,36 +100,80 @@ const placementSchema = z.object({
 const progressSchema = z.object({ placed: z.array(placementSchema).max(1024) })
 
 /** Placements an earlier run of this job saved (malformed progress is ignored: it is only a hint). */
-export function previousPlacements (progress: unknown): RepairPlacement[] {
+export function previousPlacements (progress: unknown): Array<RepairPlacement & { segment?: number }> {
   const parsed = progressSchema.safeParse(progress)
   if (!parsed.success) return []
   return parsed.data.placed.map(p => {
     const pointer = p.pointer as PointerRecord | undefined
     const valid = pointer !== undefined && checkPointer(pointer).ok
-    return { shard: p.shard, pieceId: p.pieceId as PieceId, node: { host: p.node.host, port: p.node.port, nodeId: p.node.nodeId as NodeId }, ...(valid ? { pointer } : {}) }
+    return { ...(p.segment === undefined ? {} : { segment: p.segment }), shard: p.shard, pieceId: p.pieceId as PieceId, node: { host: p.node.host, port: p.node.port, nodeId: p.node.nodeId as NodeId }, ...(valid ? { pointer } : {}) }
   })
 }
 
-export async function processRepairSegment (job: Pick<Job, 'progress' | 'updateProgress'>, data: PayloadOf<'repair', 'repair-segment'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<{ manifestId: string, segment: number, goodBefore: number, goodAfter: number, rebuilt: number, bytes: number, skipped: boolean, nodes: string[], ms: SegmentRepairResult['timings'] }> {
-  const previous = previousPlacements(job.progress)
+export interface RepairJobResult {
+  manifestId: string
+  segments: Array<{ segment: number, goodBefore: number, goodAfter: number, rebuilt: number, bytes: number, skipped: boolean, nodes: string[], ms: SegmentRepairResult['timings'] }>
+  failed: Array<{ segment: number, code: string, message: string }>
+  /** Pieces rebuilt and stored by this job, and their bytes. */
+  rebuilt: number
+  bytes: number
+  /** Milliseconds locating the batch's pieces and publishing their pointer records (shared by its segments). */
+  ms: { locate: number, publish: number }
+}
+
+/**
+ * Repairs the segments of a repair-segments (or a legacy repair-segment) job. Placements go to the
+ * job's progress as their nodes confirm them, tagged with their segment; a re-run gets them back.
+ * Segments that fail do not stop the others; the job then fails (and is retried with backoff)
+ * naming them, after the others' repairs were recorded and their pointers published.
+ */
+export async function processRepairSegments (job: Pick<Job, 'progress' | 'updateProgress'>, data: { capability: string, segments: readonly number[] }, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<RepairJobResult> {
+  const only = data.segments.length === 1 ? data.segments[0] : undefined
+  // A one-segment job's progress (earlier versions) has no segment field: it is that segment.
+  const previous = previousPlacements(job.progress).flatMap(p => {
+    const segment = p.segment ?? only
+    return segment === undefined ? [] : [{ ...p, segment }]
+  })
   const saved = [...previous]
-  const result = await deps.durability.repair(data.capability, data.segment, {
+  // Progress writes in order, one at a time: each one holds every placement confirmed before it.
+  let writes = Promise.resolve()
+  const batch = await deps.durability.repairSegments(data.capability, data.segments, {
     ...(signal === undefined ? {} : { signal }),
     previous,
     onPlaced: async placement => {
       saved.push(placement)
-      await job.updateProgress({ placed: saved })
+      const snapshot = { placed: [...saved] }
+      writes = writes.then(async () => { await job.updateProgress(snapshot) })
+      await writes
     }
   })
-  return {
+  const result: RepairJobResult = {
     manifestId: manifestIdOf(data.capability),
-    segment: data.segment,
-    goodBefore: result.goodBefore,
-    goodAfter: result.goodAfter,
-    rebuilt: result.skipped ? 0 : result.placed.length,
-    bytes: result.bytes,
-    skipped: result.skipped,
-    nodes: result.placed.map(p => p.node.nodeId),
-    ms: result.timings
+    segments: batch.results.map(r => ({
+      segment: r.segment,
+      goodBefore: r.goodBefore,
+      goodAfter: r.goodAfter,
+      rebuilt: r.skipped ? 0 : r.placed.length,
+      bytes: r.bytes,
+      skipped: r.skipped,
+      nodes: r.placed.map(p => p.node.nodeId),
+      ms: r.timings
+    })),
+    failed: batch.failed.map(f => ({ segment: f.segment, code: errorCode(f.error), message: errorMessage(f.error) })),
+    rebuilt: batch.results.reduce((sum, r) => sum + (r.skipped ? 0 : r.placed.length), 0),
+    bytes: batch.results.reduce((sum, r) => sum + r.bytes, 0),
+    ms: batch.timings
   }
+  const first = batch.failed[0]
+  if (first !== undefined) {
+    deps.logger?.warn({ manifestId: result.manifestId, failed: result.failed.map(f => f.segment), repaired: result.segments.length }, 'some segment repairs failed')
+    // The job fails with the first segment's error (its class decides whether a retry can help).
+    throw first.error
+  }
+  return result
+}
+
+/** A legacy one-segment job (queued by earlier versions), run as a batch of one. */
+export async function processRepairSegment (job: Pick<Job, 'progress' | 'updateProgress'>, data: PayloadOf<'repair', 'repair-segment'>, deps: DurabilityJobDeps, signal?: AbortSignal): Promise<RepairJobResult> {
+  return await processRepairSegments(job, { capability: data.capability, segments: [data.segment] }, deps, signal)
 }

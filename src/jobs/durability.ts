@@ -1,12 +1,12 @@
 import type { AbortOptions } from '../core/abort.js'
-import type { PieceId } from '../core/ids.js'
+import type { NodeId, PieceId } from '../core/ids.js'
 import { InvalidArgumentError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { auditFile, fetchManifest, repairSegment, segmentHealth, trustEveryHolder, type AuditReport, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type StorageNetwork } from '../client/index.js'
+import { auditFile, fetchManifest, repairSegments, segmentHealth, trustEveryHolder, type AuditReport, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type SegmentsRepairResult, type StorageNetwork } from '../client/index.js'
 import { parseCapability, toVerifyCapability, type VerifyCapability } from '../crypto/capability.js'
 import { createErasureCoder, type ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
-import { parseContact, type PieceClient } from '../transfer/index.js'
+import { parseContact, type Contact, type PieceClient } from '../transfer/index.js'
 import type { FileRegistry } from './file-registry.js'
 import { PIECE_STATE_LETTERS, type FileRecord } from './file-state.js'
 import { excludedNodes, registryJudge } from './judge.js'
@@ -32,6 +32,8 @@ export interface DurabilityInit {
   manifestCache?: number
   /** Segments located per batch during a check (bounds memory for large files). @defaultValue 64 */
   checkBatch?: number
+  /** Segments of one repair batch in flight at once. @defaultValue 2 */
+  repairWindow?: number
 }
 
 export interface FileCheck {
@@ -167,38 +169,61 @@ export class Durability {
 
   /** Rebuilds the pieces of one segment that have no good holder (see client/repair.ts). */
   async repair (capability: string, segment: number, options: AbortOptions & { previous?: readonly RepairPlacement[], onPlaced?: (p: RepairPlacement) => Promise<void> } = {}): Promise<SegmentRepairResult> {
+    const batch = await this.repairSegments(capability, [segment], {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      previous: (options.previous ?? []).map(p => ({ ...p, segment })),
+      ...(options.onPlaced === undefined ? {} : { onPlaced: async ({ segment: _s, ...p }) => { await options.onPlaced?.(p) } })
+    })
+    const failure = batch.failed[0]
+    if (failure !== undefined) throw failure.error
+    return batch.results[0] as SegmentRepairResult
+  }
+
+  /**
+   * Repairs several segments of one file in one go (client/repair.ts repairSegments): the manifest,
+   * the registries and the holders of every piece are read once, segments are pipelined, pointer
+   * records published in one call, and the outcomes recorded in one registry update. With the node
+   * registry, rebuilt pieces go to its online, trusted storage nodes (fewest pieces of this batch
+   * first), so no DHT lookup is needed to choose them; the network's placer is the fallback.
+   */
+  async repairSegments (capability: string, segments: readonly number[], options: AbortOptions & { previous?: ReadonlyArray<RepairPlacement & { segment: number }>, onPlaced?: (p: RepairPlacement & { segment: number }) => Promise<void>, window?: number } = {}): Promise<SegmentsRepairResult> {
     const started = performance.now()
     const cap = Durability.verifyOf(capability)
     const manifest = await this.manifest(cap.manifestId, options)
     const record = await this.init.files?.get(cap.manifestId, options)
     const { judge, nodes } = await this.judge(record, options)
     const policy = this.init.nodes?.reputation
-    const result = await repairSegment(manifest, segment, {
+    const exclude = nodes === undefined || policy === undefined ? new Set<string>() : excludedNodes(nodes.values(), policy)
+    const batch = await repairSegments(manifest, segments, {
       addressOf: addressesOf(nodes),
       network: this.init.network,
       client: this.init.client,
       coder: await this.coder(manifest.params.dataShards, manifest.params.parityShards),
       judge,
       threshold: record?.repairThreshold ?? manifest.params.dataShards + manifest.params.parityShards,
-      exclude: nodes === undefined || policy === undefined ? new Set() : excludedNodes(nodes.values(), policy),
+      exclude,
+      ...(nodes === undefined ? {} : { targets: registryTargets(nodes.values(), exclude) }),
+      window: options.window ?? this.init.repairWindow ?? 2,
       signal: options.signal,
       ...(options.previous === undefined ? {} : { previous: options.previous }),
       ...(options.onPlaced === undefined ? {} : { onPlaced: options.onPlaced }),
       ...(this.init.logger === undefined ? {} : { logger: this.init.logger })
     })
-    if (this.init.files !== undefined && record !== undefined) {
-      await this.init.files.recordRepair(cap.manifestId, {
-        at: Date.now(),
-        segment,
+    if (this.init.files !== undefined && record !== undefined && batch.results.length > 0) {
+      const at = Date.now()
+      const seconds = (performance.now() - started) / 1000
+      await this.init.files.recordRepairs(cap.manifestId, batch.results.map(result => ({
+        at,
+        segment: result.segment,
         rebuilt: result.skipped ? 0 : result.placed.length,
         bytes: result.bytes,
         goodBefore: result.goodBefore,
         goodAfter: result.goodAfter,
         states: statesOf(result.after),
-        seconds: (performance.now() - started) / 1000
-      }, options)
+        seconds
+      })), options)
     }
-    return result
+    return batch
   }
 
   private async judge (record: FileRecord | undefined, options: AbortOptions): Promise<{ judge: HolderJudge, nodes: Map<string, NodeRecord> | undefined }> {
@@ -227,6 +252,28 @@ export class Durability {
 /** The compact per-piece picture of a segment (PIECE_STATE_LETTERS). */
 export function statesOf (segment: SegmentHealthReport): string {
   return segment.pieces.map(p => PIECE_STATE_LETTERS[p.state]).join('')
+}
+
+/**
+ * Where rebuilt pieces go when the node registry is known: its online storage nodes that are not
+ * excluded (lost, offline, untrusted), a node with fewer pieces of this batch first (ties in random
+ * order), skipping nodes whose last known free space is too small. The repair skips holders of the
+ * segment's counted pieces itself.
+ */
+export function registryTargets (nodes: Iterable<NodeRecord>, exclude: ReadonlySet<string>): (taken: ReadonlySet<string>, size: number) => Array<Contact & { nodeId: NodeId }> {
+  const usable = [...nodes].filter(n => n.state === 'online' && !exclude.has(n.nodeId))
+  const placed = new Map<string, number>()
+  return (taken, size) => {
+    const order = usable
+      .filter(n => !taken.has(n.nodeId) && (n.free === undefined || n.free - (placed.get(n.nodeId) ?? 0) * size >= size))
+      .map(n => ({ n, count: placed.get(n.nodeId) ?? 0, tie: Math.random() }))
+      .sort((a, b) => a.count - b.count || a.tie - b.tie)
+      .map(({ n }) => ({ host: n.piece.host, port: n.piece.port, nodeId: n.nodeId as NodeId }))
+    // Counted when offered first: concurrent segments then spread over different nodes.
+    const first = order[0]
+    if (first !== undefined) placed.set(first.nodeId, (placed.get(first.nodeId) ?? 0) + 1)
+    return order
+  }
 }
 
 /** Registry addresses by node id, for locators that would otherwise look each holder up. */

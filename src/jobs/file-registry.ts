@@ -67,6 +67,11 @@ export class FileRegistry {
     return await this.records.update(manifestId, r => r === undefined ? undefined : withRepair(r, outcome), options)
   }
 
+  /** Records the repairs of several segments in one update. */
+  async recordRepairs (manifestId: string, outcomes: readonly RepairOutcome[], options: AbortOptions = {}): Promise<FileRecord | undefined> {
+    return await this.records.update(manifestId, r => r === undefined ? undefined : outcomes.reduce(withRepair, r), options)
+  }
+
   async remove (manifestId: string, options: AbortOptions = {}): Promise<boolean> {
     const record = await this.records.get(manifestId, options).catch(() => undefined)
     if (record?.uploadJobId !== undefined) await raceSignal(this.redis.del(this.uploadKey(record.uploadJobId)), options.signal)

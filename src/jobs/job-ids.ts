@@ -69,6 +69,51 @@ export function repairDedupId (manifestId: string, segment: number): string {
   return `repair.${manifestId}.${segment}`
 }
 
+/**
+ * Segments per repair job. A job repairs degraded segments of one aligned range
+ * [b × REPAIR_BATCH_SEGMENTS, (b + 1) × REPAIR_BATCH_SEGMENTS) of a file, so that one
+ * deduplication id per range keeps one repair per segment at a time.
+ */
+export const REPAIR_BATCH_SEGMENTS = 16
+
+/** The aligned range (batch) a segment's repairs belong to. */
+export function repairBatchOf (segment: number): number {
+  checkCount('segment', segment)
+  return Math.floor(segment / REPAIR_BATCH_SEGMENTS)
+}
+
+/**
+ * One repair per segment at a time, for jobs covering several segments: every segment of a batch
+ * job lies in the same aligned range, and a range has one id, so two jobs that share a segment
+ * share their id (and the second is not queued while the first is pending or running).
+ */
+export function repairBatchDedupId (manifestId: string, batch: number): string {
+  checkHex('manifest id', manifestId)
+  checkCount('batch', batch)
+  return `repair.${manifestId}.b${batch}`
+}
+
+/**
+ * The repair jobs for a file's degraded segments: one per aligned range that has any, its segments
+ * in index order, prioritised by its worst segment (fewest good pieces first).
+ */
+export function repairBatchJobs (capability: string, degraded: ReadonlyArray<{ index: number, good: number }>): Array<{ name: 'repair-segments', data: { capability: string, segments: number[], good: number }, opts: { priority: number, deduplication: { id: string } } }> {
+  const manifestId = /^batchain:v1:([0-9a-f]{64})$/.exec(capability)?.[1]
+  if (manifestId === undefined) throw new InvalidArgumentError('a repair needs a verify capability')
+  const batches = new Map<number, Array<{ index: number, good: number }>>()
+  for (const d of degraded) {
+    const b = repairBatchOf(d.index)
+    batches.set(b, [...(batches.get(b) ?? []), d])
+  }
+  return [...batches.entries()]
+    .map(([batch, list]) => {
+      const good = Math.min(...list.map(d => d.good))
+      const segments = [...new Set(list.map(d => d.index))].sort((a, b) => a - b)
+      return { name: 'repair-segments' as const, data: { capability, segments, good }, opts: { priority: repairPriority(good), deduplication: { id: repairBatchDedupId(manifestId, batch) } } }
+    })
+    .sort((a, b) => a.data.good - b.data.good || (a.data.segments[0] as number) - (b.data.segments[0] as number))
+}
+
 /** One health check per file at a time. */
 export function repairCheckDedupId (manifestId: string): string {
   checkHex('manifest id', manifestId)

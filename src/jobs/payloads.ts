@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { JobPayloadError } from '../core/errors.js'
+import { REPAIR_BATCH_SEGMENTS } from './job-ids.js'
 
 /**
  * Queue names and the typed payloads of every job on them.
@@ -82,6 +83,16 @@ export const repairSegmentSchema = z.strictObject({
   good: z.number().int().nonnegative().max(1024).optional()
 })
 
+/** Degraded segments of one aligned range of REPAIR_BATCH_SEGMENTS (job-ids.ts), repaired by one job. */
+export const repairSegmentsSchema = z.strictObject({
+  capability: verifyCapability,
+  segments: z.array(z.number().int().nonnegative().max(1 << 24)).min(1).max(REPAIR_BATCH_SEGMENTS)
+    .refine(list => list.every((s, i) => i === 0 || s > (list[i - 1] as number)), 'must be in increasing order, without repeats')
+    .refine(list => list.every(s => Math.floor(s / REPAIR_BATCH_SEGMENTS) === Math.floor((list[0] as number) / REPAIR_BATCH_SEGMENTS)), `must lie in one aligned range of ${REPAIR_BATCH_SEGMENTS} segments`),
+  /** Fewest good pieces among them when queued (the job's priority derives from it). */
+  good: z.number().int().nonnegative().max(1024).optional()
+})
+
 export const repairCheckSchema = z.strictObject({
   capability: verifyCapability
 })
@@ -128,7 +139,7 @@ export const deleteFileSchema = z.strictObject({
 export const JOB_SCHEMAS = {
   keepalive: { 'keepalive-tick': keepaliveTickSchema, ping: pingSchema },
   audit: { 'audit-tick': auditTickSchema, 'audit-file': auditFileSchema },
-  repair: { 'check-tick': checkTickSchema, 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema },
+  repair: { 'check-tick': checkTickSchema, 'repair-check': repairCheckSchema, 'repair-segment': repairSegmentSchema, 'repair-segments': repairSegmentsSchema },
   upload: { 'upload-file': uploadFileSchema, 'delete-file': deleteFileSchema }
 } as const satisfies Record<QueueName, Record<string, z.ZodType>>
 

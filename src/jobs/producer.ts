@@ -5,7 +5,7 @@ import { minute, second } from '../core/constants.js'
 import { InvalidArgumentError, RedisUnavailableError, errorMessage } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import { closeRedis, createRedis, redisOptions, reconnectDelay } from './connection.js'
-import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairCheckDedupId, repairCheckJob, repairDedupId, repairPriority } from './job-ids.js'
+import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairBatchDedupId, repairBatchJobs, repairBatchOf, repairCheckDedupId, repairCheckJob } from './job-ids.js'
 import { parseJob, type JobName, type KeepalivePolicy, type PayloadOf, type QueueName } from './payloads.js'
 
 /**
@@ -104,9 +104,11 @@ export class JobProducer {
     return await this.add('audit', 'audit-file', { capability, tick }, { jobId: auditJobId(manifestId, tick), deduplication: { id: auditDedupId(manifestId) } }, options)
   }
 
-  /** A repair of one segment, worst first; never two pending for the same segment. */
+  /** A repair of one segment, worst first; never two pending for the same segment (one per aligned range, see repairBatchJobs). */
   async enqueueRepair (capability: string, manifestId: string, segment: number, good: number, options: AbortOptions = {}): Promise<EnqueueResult> {
-    return await this.add('repair', 'repair-segment', { capability, segment, good }, { priority: repairPriority(good), deduplication: { id: repairDedupId(manifestId, segment) } }, options)
+    const [job] = repairBatchJobs(capability, [{ index: segment, good }])
+    if (job === undefined || job.opts.deduplication.id !== repairBatchDedupId(manifestId, repairBatchOf(segment))) throw new InvalidArgumentError('manifest id and capability disagree')
+    return await this.add('repair', 'repair-segments', job.data, job.opts, options)
   }
 
   /** A health check of one file (its degraded segments get repair jobs); one pending per file. */

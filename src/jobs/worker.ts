@@ -14,7 +14,7 @@ import { QUEUE_JOB_DEFAULTS } from './producer.js'
 import { NodeRegistry } from './registry.js'
 import { FileRegistry } from './file-registry.js'
 import { Durability } from './durability.js'
-import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, type DurabilityJobDeps } from './durability-jobs.js'
+import { processAuditFile, processAuditTick, processCheckTick, processRepairCheck, processRepairSegment, processRepairSegments, type DurabilityJobDeps } from './durability-jobs.js'
 import { repairCheckJob } from './job-ids.js'
 import type { StorageNetwork } from '../client/index.js'
 import type { Identity } from '../crypto/keys.js'
@@ -143,6 +143,8 @@ const PROCESSORS: { [Q in QueueWithProcessor]: QueueProcessor<Q> } & { [Q in Que
         return await processRepairCheck(job.data, durabilityDeps(ctx), signal)
       case 'repair-segment':
         return await processRepairSegment(raw, job.data, durabilityDeps(ctx), signal)
+      case 'repair-segments':
+        return await processRepairSegments(raw, job.data, durabilityDeps(ctx), signal)
     }
   },
   keepalive: async (job, raw, ctx, signal) => {

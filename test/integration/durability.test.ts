@@ -69,7 +69,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       const dedup = await client.keys('batchain:repair:de:*')
       const holders = await Promise.all(dedup.map(async k => `${k}=${String(await client.get(k))}`))
       const active = (await queue.getJobs(['active', 'prioritized', 'delayed', 'failed', 'waiting'], 0, 20)).map(j => ({ id: j.id, name: j.name, data: j.data, progress: j.progress, attempts: j.attemptsMade, failed: j.failedReason, processedOn: j.processedOn }))
-      const segmentJobs = (await queue.getJobs(['completed'], 0, 200)).filter(j => j.name === 'repair-segment').map(j => ({ id: j.id, seg: (j.data as { segment: number }).segment, rv: j.returnvalue, fin: j.finishedOn }))
+      const segmentJobs = (await queue.getJobs(['completed'], 0, 200)).filter(j => j.name === 'repair-segments' || j.name === 'repair-segment').map(j => ({ id: j.id, data: j.data, rv: j.returnvalue, fin: j.finishedOn }))
       const s = await status().catch(e => String(e))
       return `repair queue ${JSON.stringify(counts)} dedup ${holders.join(' ')} completed segment jobs ${JSON.stringify(segmentJobs)} jobs ${JSON.stringify(active)}; status ${JSON.stringify(s).slice(0, 3000)}; worker events ${JSON.stringify(worker?.events.filter(e => e.queue !== 'keepalive').slice(-10))}; worker stderr ${worker?.stderr().split('\n').filter(l => !l.includes('ping')).slice(-30).join('\n') ?? ''}`
     } finally {
@@ -236,7 +236,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     assert.equal(await sha256File(join(tmp.dir, 'after-audit.bin')), await sha256File(source))
   })
 
-  test('a worker killed in the middle of a repair: the job runs again on another worker and no piece is stored twice', async (t) => {
+  test('a worker killed in the middle of a multi-segment repair job: the job runs again on another worker, confirms what was placed, and no piece is stored twice', async (t) => {
     if (!requireRedis(redis, t)) return
     const url = (redis as RedisServer).url
     // Only the failpointed worker takes repairs; a keepalive-only worker keeps node states current.
@@ -259,15 +259,29 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     try {
       const job = await eventually('a repair job that placed a piece and waits at the failpoint', async () => {
         const active = await queue.getActive()
-        return active.find(j => j.name === 'repair-segment' && Array.isArray((j.progress as { placed?: unknown[] } | undefined)?.placed) && ((j.progress as { placed: unknown[] }).placed.length > 0))
+        return active.find(j => j.name === 'repair-segments' && Array.isArray((j.progress as { placed?: unknown[] } | undefined)?.placed) && ((j.progress as { placed: unknown[] }).placed.length > 0))
       }, { attempts: 240, everyMs: 250 }).catch(async err => { throw new Error(`${(err as Error).message}; doomed worker events ${JSON.stringify(doomed.events.slice(-8))}; stderr ${doomed.stderr().slice(-3000)}; ${await diagnose()}`) })
-      const placedBefore = (job.progress as { placed: Array<{ pieceId: string, node: { nodeId: string } }> }).placed
+      const placedBefore = (job.progress as { placed: Array<{ segment: number, pieceId: string, node: { nodeId: string } }> }).placed
+      // One job covers every degraded segment of the file (they are in one aligned range), and
+      // the worker is killed while it is in the middle of it.
+      const jobSegments = (job.data as { segments: number[] }).segments
+      assert.ok(jobSegments.length >= 2, `a multi-segment job (segments ${JSON.stringify(jobSegments)})`)
+      assert.ok(placedBefore.every(p => jobSegments.includes(p.segment)), 'each saved placement names its segment')
       assert.equal(await doomed.stop('SIGKILL'), null, 'worker killed by SIGKILL')
 
       const rescuer = await spawnJsonCli('rescuer', ['worker', '--redis', url, '--queues', 'repair', '--bootstrap', seed, '--lock-duration', '3000', '--stalled-interval', '1000'])
       processes.push(rescuer)
       worker = rescuer
       await rescuer.waitFor(e => e.event === 'completed' && e.jobId === job.id, `the killed job ${String(job.id)} completed by the rescuer`, 120_000)
+      // The re-run repaired every segment of the job, confirming the killed run's placements
+      // (their nodes are the ones it reports) rather than placing those pieces again.
+      const done = await queue.getJob(job.id as string)
+      const rv = done?.returnvalue as { segments: Array<{ segment: number, nodes: string[] }>, failed: unknown[] } | undefined
+      assert.deepEqual(rv?.failed, [])
+      assert.deepEqual(rv?.segments.map(x => x.segment), jobSegments)
+      for (const p of placedBefore) {
+        assert.ok(rv?.segments.find(x => x.segment === p.segment)?.nodes.includes(p.node.nodeId), `segment ${p.segment}: the killed run's placement on ${p.node.nodeId.slice(0, 12)} confirmed`)
+      }
       const healed = await eventually('every segment back to 6 good pieces', async () => {
         const st = await status()
         return st.healthy && st.segments.every(seg => seg.good === 6) ? st : undefined

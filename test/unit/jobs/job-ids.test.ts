@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { auditDedupId, auditJobId, pingDedupId, pingJobId, repairDedupId, repairPriority, tickOf } from '../../../src/jobs/job-ids.js'
+import { REPAIR_BATCH_SEGMENTS, auditDedupId, auditJobId, pingDedupId, pingJobId, repairBatchDedupId, repairBatchJobs, repairBatchOf, repairDedupId, repairPriority, tickOf } from '../../../src/jobs/job-ids.js'
+import { parseJob } from '../../../src/jobs/payloads.js'
 import { InvalidArgumentError } from '../../../src/core/errors.js'
 
 const A = 'a'.repeat(64)
@@ -36,8 +37,35 @@ describe('job ids', () => {
     assert.notEqual(repairDedupId(A, 3), repairDedupId(B, 3))
   })
 
+  test('batch repair jobs: one per aligned range of degraded segments, worst first, each a valid payload', () => {
+    const N = REPAIR_BATCH_SEGMENTS
+    const cap = `batchain:v1:${A}`
+    const jobs = repairBatchJobs(cap, [{ index: 2 * N + 1, good: 5 }, { index: 3, good: 5 }, { index: 0, good: 4 }, { index: 2 * N, good: 3 }, { index: N - 1, good: 5 }])
+    assert.deepEqual(jobs.map(j => j.data.segments), [[2 * N, 2 * N + 1], [0, 3, N - 1]], 'grouped by range, sorted, worst range first')
+    assert.deepEqual(jobs.map(j => j.data.good), [3, 4])
+    assert.deepEqual(jobs.map(j => j.opts.priority), [repairPriority(3), repairPriority(4)])
+    assert.deepEqual(jobs.map(j => j.opts.deduplication.id), [repairBatchDedupId(A, 2), repairBatchDedupId(A, 0)])
+    for (const j of jobs) assert.deepEqual(parseJob('repair', j.name, j.data).data, j.data)
+    assert.deepEqual(repairBatchJobs(cap, []), [])
+    assert.throws(() => repairBatchJobs(`batchain:r1:${A}:key`, [{ index: 0, good: 0 }]), InvalidArgumentError)
+  })
+
+  test('one repair per segment at a time across batch jobs: segments of a range share one id, other ranges and files do not', () => {
+    const N = REPAIR_BATCH_SEGMENTS
+    for (let s = 0; s < 3 * N; s++) {
+      assert.equal(repairBatchDedupId(A, repairBatchOf(s)), repairBatchDedupId(A, Math.floor(s / N)))
+      // Any job holding segment s has this id, however the check grouped it.
+      const [job] = repairBatchJobs(`batchain:v1:${A}`, [{ index: s, good: 1 }])
+      assert.equal(job?.opts.deduplication.id, repairBatchDedupId(A, repairBatchOf(s)))
+    }
+    assert.notEqual(repairBatchDedupId(A, 0), repairBatchDedupId(A, 1))
+    assert.notEqual(repairBatchDedupId(A, 0), repairBatchDedupId(B, 0))
+    assert.notEqual(repairBatchDedupId(A, 0), repairDedupId(A, 0))
+    assert.throws(() => repairBatchOf(-1), InvalidArgumentError)
+  })
+
   test('ids are accepted by BullMQ: not integers, no ":"', () => {
-    for (const id of [pingJobId(A, 1), auditJobId(A, 1), pingDedupId(A), auditDedupId(A), repairDedupId(A, 0)]) {
+    for (const id of [pingJobId(A, 1), auditJobId(A, 1), pingDedupId(A), auditDedupId(A), repairDedupId(A, 0), repairBatchDedupId(A, 0)]) {
       assert.ok(!id.includes(':'), id)
       assert.notEqual(`${parseInt(id, 10)}`, id)
     }

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { JOB_SCHEMAS, parseJob } from '../../../src/jobs/payloads.js'
+import { REPAIR_BATCH_SEGMENTS } from '../../../src/jobs/job-ids.js'
 import { JobPayloadError } from '../../../src/core/errors.js'
 
 /** Payloads of the durability loop's periodic jobs: check-tick, and keepalive-tick's `discover`. */
@@ -21,10 +22,26 @@ function payloadError (fn: () => unknown): JobPayloadError {
 }
 
 describe('durability job payloads', () => {
-  test('the repair queue knows check-tick, repair-check and repair-segment', () => {
-    assert.deepEqual(Object.keys(JOB_SCHEMAS.repair).sort(), ['check-tick', 'repair-check', 'repair-segment'])
+  test('the repair queue knows check-tick, repair-check, repair-segment and repair-segments', () => {
+    assert.deepEqual(Object.keys(JOB_SCHEMAS.repair).sort(), ['check-tick', 'repair-check', 'repair-segment', 'repair-segments'])
     const err = payloadError(() => parseJob('repair', 'check-tock', { everyMs: 1000 }))
-    assert.match(err.message, /known: check-tick, repair-check, repair-segment/)
+    assert.match(err.message, /known: check-tick, repair-check, repair-segment, repair-segments/)
+  })
+
+  test('repair-segments: 1 to REPAIR_BATCH_SEGMENTS segments, increasing, all in one aligned range', () => {
+    const capability = `batchain:v1:${MANIFEST}`
+    const B = REPAIR_BATCH_SEGMENTS
+    for (const segments of [[0], [B - 1], [0, 1, 2], [B, B + 3, 2 * B - 1], Array.from({ length: B }, (_, i) => 3 * B + i)]) {
+      assert.deepEqual(parseJob('repair', 'repair-segments', { capability, segments, good: 5 }).data, { capability, segments, good: 5 }, JSON.stringify(segments))
+    }
+    assert.deepEqual(parseJob('repair', 'repair-segments', { capability, segments: [7] }).data, { capability, segments: [7] })
+    for (const segments of [[], [1, 1], [2, 1], [B - 1, B], [0, 2 * B], [-1], [1.5], ['1'], null, 3, Array.from({ length: B + 1 }, (_, i) => i)]) {
+      const err = payloadError(() => parseJob('repair', 'repair-segments', { capability, segments }))
+      assert.match(err.message, /^Malformed repair\/repair-segments job: segments/, JSON.stringify(segments))
+    }
+    payloadError(() => parseJob('repair', 'repair-segments', { capability, segments: [0], extra: 1 }))
+    payloadError(() => parseJob('repair', 'repair-segments', { capability, segments: [0], good: -1 }))
+    payloadError(() => parseJob('repair', 'repair-segments', { segments: [0] }))
   })
 
   test('check-tick: everyMs from 1 s to 30 days, an integer, nothing else', () => {

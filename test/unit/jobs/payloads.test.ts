@@ -68,6 +68,7 @@ describe('job payloads', () => {
     assert.match(err.message, /verify capability/)
     assert.doesNotMatch(err.message, new RegExp(KEY))
     payloadError(() => parseJob('repair', 'repair-segment', { capability: read, segment: 0 }))
+    payloadError(() => parseJob('repair', 'repair-segments', { capability: read, segments: [0] }))
     payloadError(() => parseJob('repair', 'repair-check', { capability: read }))
     payloadError(() => parseJob('audit', 'audit-file', { capability: `batchain:v1:${MANIFEST.toUpperCase()}`, tick: 1 }))
   })

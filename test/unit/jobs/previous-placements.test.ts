@@ -35,6 +35,15 @@ describe('previousPlacements', () => {
     assert.deepEqual(previousPlacements({ placed: [] }), [])
   })
 
+  test('placements of a multi-segment job carry their segment', () => {
+    const out = previousPlacements({ placed: [placement({ segment: 5 }), placement({ segment: 0, shard: 1 }), placement({ shard: 3 })] })
+    assert.deepEqual(out.map(p => [p.segment, p.shard]), [[5, 2], [0, 1], [undefined, 3]])
+    assert.equal('segment' in (out[2] as object), false)
+    for (const segment of [-1, 1.5, '5', null, (1 << 24) + 1]) {
+      assert.deepEqual(previousPlacements({ placed: [placement({ segment })] }), [], JSON.stringify(segment))
+    }
+  })
+
   test('boundaries: shard 0 and 1024, port 1 and 65535, a 255-character host, 1024 placements', () => {
     const edges = [
       placement({ shard: 0 }),
