@@ -10,6 +10,7 @@ import type { ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
 import { formatContact, type Contact, type PieceClient, type PutGrant } from '../transfer/index.js'
 import { goodHolders, segmentHealth, type HolderJudge, type SegmentHealthReport } from './health.js'
+import { BufferPool } from './buffer-pool.js'
 import type { Holder, LocateOptions } from './locator.js'
 import type { StorageNetwork } from './network.js'
 import type { PiecePlacer, PieceToPlace } from './placement.js'
@@ -133,12 +134,18 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   }
 
   // k good pieces, each checked against its id; every shard rebuilt from them and checked too.
-  const fetched = await fetchShards(layout, goodHolders(layout, holders, options.judge), options.coder, options.client, { signal: options.signal, verify: true, extra: 1 })
+  // Pieces are read into a pooled workspace and rebuilt there: a segment's repair would otherwise
+  // allocate (and the GC collect) some 3 × k shards of fresh memory, and copy k of them.
+  // Each piece is read straight into its slot of the workspace the rebuild runs in.
+  const pools = poolsFor(layout.shardSize, n)
+  const work = pools.work.take()
+  const slotOf = (shard: number): Buffer => work.subarray(shard * layout.shardSize, (shard + 1) * layout.shardSize)
+  const fetched = await fetchShards(layout, goodHolders(layout, holders, options.judge), options.coder, options.client, { signal: options.signal, verify: true, extra: 1, hedgeAfter: FETCH_HEDGE_MS, intoShard: slotOf })
   lap('fetch')
   let shards: Buffer[]
   try {
     const slots = Array.from({ length: n }, (_, i) => fetched.fetched.get(i)?.data)
-    shards = await options.coder.reconstruct(slots, layout.shardSize, options)
+    shards = await options.coder.reconstruct(slots, layout.shardSize, { ...(options.signal === undefined ? {} : { signal: options.signal }), into: work })
   } finally {
     fetched.release()
   }
@@ -190,6 +197,9 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     bytes += layout.shardSize
   }
   lap('place')
+  // Every put of a rebuilt shard is over (hedging is off): nothing reads the workspace any more.
+  // (On a failure it is left to the GC: an aborted put's socket may not have let go of it yet.)
+  pools.work.give(work)
   await publish(options.network, placed, options)
   lap('publish')
 
@@ -203,6 +213,27 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   const afterReport = segmentHealth(layout, after, judgeAfter)
   lap('verify')
   return { segment: index, goodBefore: before.good, goodAfter: afterReport.good, total: n, placed, bytes, before, after: afterReport, skipped: false, timings: roundTimings(timings) }
+}
+
+/**
+ * Milliseconds before a fifth piece is requested for a segment whose k pieces have not all
+ * arrived: started with the first k, it would be cancelled in almost every segment, and a
+ * cancelled request costs its connection (a new one and a handshake for the next request).
+ */
+const FETCH_HEDGE_MS = 500
+
+/** Rebuild workspaces (k + m shards each) reused across repairs, per shard size and code. */
+const POOLS = new Map<string, { work: BufferPool }>()
+function poolsFor (shardSize: number, n: number): { work: BufferPool } {
+  const key = `${shardSize}/${n}`
+  let pools = POOLS.get(key)
+  if (pools === undefined) {
+    // Few sizes in practice (one per segment size and code); keep the map from growing anyway.
+    if (POOLS.size >= 8) POOLS.delete(POOLS.keys().next().value as string)
+    pools = { work: new BufferPool(shardSize * n, 8) }
+    POOLS.set(key, pools)
+  }
+  return pools
 }
 
 function roundTimings<T extends Record<string, number>> (t: T): T {
@@ -273,6 +304,8 @@ export interface RepairSegmentsOptions extends Omit<RepairSegmentOptions, 'previ
   onPlaced?: (placement: RepairPlacement & { segment: number }) => Promise<void>
   /** Segments repaired at once (the next one fetches while the last one places). @defaultValue 2 */
   window?: number
+  /** Locates the batch's pieces instead of the network's locator (the durability loop asks known holders first). */
+  locate?: (ids: readonly PieceId[], options: AbortOptions) => Promise<Map<PieceId, Holder[]>>
 }
 
 export interface SegmentsRepairResult {
@@ -297,7 +330,9 @@ export async function repairSegments (manifest: Manifest, indices: readonly numb
   }
   let mark = performance.now()
   const ids = indices.flatMap(i => (manifest.segments[i]?.pieces ?? []).map(p => p.id))
-  const holders = await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) })
+  const holders = options.locate !== undefined
+    ? await options.locate(ids, { signal: options.signal })
+    : await options.network.locator.locate(ids, { signal: options.signal, ...(options.addressOf === undefined ? {} : { addressOf: options.addressOf }) })
   const locate = performance.now() - mark
   const records: PointerRecord[] = []
   const results = new Map<number, SegmentRepairResult>()

@@ -37,6 +37,11 @@ export interface FetchSegmentOptions extends AbortOptions {
   avoid?: ReadonlySet<string>
   /** Where fetched pieces are read into (buffers of at least shardSize); allocated when absent. */
   pool?: BufferPool
+  /**
+   * Where the piece of shard i is read into (shardSize bytes, e.g. its slot of a reconstruct
+   * workspace), instead of `pool`. One request at a time per shard writes there.
+   */
+  intoShard?: (shard: number) => Buffer | undefined
   onBadPiece?: (bad: BadPiece) => void
 }
 
@@ -91,20 +96,21 @@ export async function fetchShards (layout: SegmentLayout, holders: ReadonlyMap<P
       for (const holder of holders.get(piece.id) ?? []) {
         if (good >= k || cancel.signal.aborted) return
         if (options.avoid?.has(badKey(piece.id, holder)) === true) continue
-        const into = pool?.take()
+        const own = options.intoShard?.(shard)
+        const into = own ?? pool?.take()
         try {
           const { data } = await client.get(holder, piece.id, { signal: cancel.signal, maxSize: piece.size, into })
           if (data.length !== piece.size || (verify && pieceIdOf(data) !== piece.id)) throw new PieceHashMismatchError()
           if (good < k) {
             fetched.set(shard, { data, holder })
-            if (into !== undefined) pooled.push(into)
+            if (into !== undefined && own === undefined) pooled.push(into)
             good++
-          } else if (into !== undefined) pool?.give(into)
+          } else if (into !== undefined && own === undefined) pool?.give(into)
           if (good >= k) cancel.abort()
           break
         } catch (err) {
           // The request is over (get() settled), so nothing writes into the buffer any more.
-          if (into !== undefined) pool?.give(into)
+          if (into !== undefined && own === undefined) pool?.give(into)
           if (cancel.signal.aborted) return
           report({ segment: layout.index, shard, pieceId: piece.id, node: formatContact(holder), code: errorCode(err), reason: errorMessage(err) })
         }

@@ -38,7 +38,7 @@ export interface ErasureCoder {
    * shards: length k+m, each a Buffer of shardSize or undefined when missing (at
    * least k present). Returns all k+m shards: present ones as given, missing ones rebuilt.
    */
-  reconstruct: (shards: ReadonlyArray<Buffer | undefined>, shardSize: number, options?: AbortOptions) => Promise<Buffer[]>
+  reconstruct: (shards: ReadonlyArray<Buffer | undefined>, shardSize: number, options?: ReconstructOptions) => Promise<Buffer[]>
 }
 
 export interface EncodeOptions extends AbortOptions {
@@ -64,6 +64,14 @@ function checkShardSize (shardSize: number): void {
   if (!Number.isSafeInteger(shardSize) || shardSize <= 0 || shardSize % SHARD_ALIGNMENT !== 0) {
     throw new ErasureError(`Shard size must be a positive multiple of ${SHARD_ALIGNMENT}, got ${String(shardSize)}`, { details: { shardSize } })
   }
+}
+
+export interface ReconstructOptions extends AbortOptions {
+  /**
+   * Workspace of at least (k + m) × shardSize bytes (contents unspecified): the rebuilt shards are
+   * returned as views into it, so it must outlive them. Allocated when absent.
+   */
+  into?: Buffer
 }
 
 /** Runs the code over `data` (k*shardSize) and `parity` (m*shardSize), rebuilding `targets` from `sources`. */
@@ -95,7 +103,7 @@ class CauchyCoder implements ErasureCoder {
     return parity
   }
 
-  async reconstruct (shards: ReadonlyArray<Buffer | undefined>, shardSize: number, options: AbortOptions = {}): Promise<Buffer[]> {
+  async reconstruct (shards: ReadonlyArray<Buffer | undefined>, shardSize: number, options: ReconstructOptions = {}): Promise<Buffer[]> {
     throwIfAborted(options.signal)
     checkShardSize(shardSize)
     const k = this.dataShards
@@ -123,12 +131,20 @@ class CauchyCoder implements ErasureCoder {
     // The code works on two contiguous regions (data shards, parity shards).
     // Every present shard is copied in as a source: copying is cheaper than the
     // code recomputing a present parity shard it was not told about.
-    const data = Buffer.alloc(k * shardSize)
-    const parity = Buffer.alloc(m * shardSize)
+    // Every byte of both regions is either a present shard copied in or a rebuilt one written by
+    // the code, so a caller's workspace (or unzeroed memory) is as good as zeroed memory.
+    const work = options.into !== undefined && options.into.length >= (k + m) * shardSize ? options.into : Buffer.allocUnsafeSlow((k + m) * shardSize)
+    const data = work.subarray(0, k * shardSize)
+    const parity = work.subarray(k * shardSize, (k + m) * shardSize)
     const slot = (i: number): Buffer => i < k
       ? data.subarray(i * shardSize, (i + 1) * shardSize)
       : parity.subarray((i - k) * shardSize, (i - k + 1) * shardSize)
-    shards.forEach((shard, i) => { if (shard != null) slot(i).set(shard) })
+    shards.forEach((shard, i) => {
+      if (shard == null) return
+      const into = slot(i)
+      // A shard already read into its slot of the workspace needs no copy.
+      if (shard.buffer !== into.buffer || shard.byteOffset !== into.byteOffset) into.set(shard)
+    })
     await this.engine(sources, targets, data, parity, shardSize, options.signal)
     return shards.map((shard, i) => shard ?? slot(i))
   }

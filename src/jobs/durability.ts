@@ -2,7 +2,7 @@ import type { AbortOptions } from '../core/abort.js'
 import type { NodeId, PieceId } from '../core/ids.js'
 import { InvalidArgumentError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { auditFile, fetchManifest, repairSegments, segmentHealth, trustEveryHolder, type AuditReport, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type SegmentsRepairResult, type StorageNetwork } from '../client/index.js'
+import { auditFile, fetchManifest, repairSegments, segmentHealth, trustEveryHolder, type AuditReport, type Holder, type HolderJudge, type RepairPlacement, type SegmentHealthReport, type SegmentRepairResult, type SegmentsRepairResult, type StorageNetwork } from '../client/index.js'
 import { parseCapability, toVerifyCapability, type VerifyCapability } from '../crypto/capability.js'
 import { createErasureCoder, type ErasureCoder } from '../erasure/index.js'
 import type { Manifest } from '../manifest/index.js'
@@ -194,8 +194,10 @@ export class Durability {
     const { judge, nodes } = await this.judge(record, options)
     const policy = this.init.nodes?.reputation
     const exclude = nodes === undefined || policy === undefined ? new Set<string>() : excludedNodes(nodes.values(), policy)
+    const addressOf = addressesOf(nodes)
     const batch = await repairSegments(manifest, segments, {
-      addressOf: addressesOf(nodes),
+      addressOf,
+      ...(nodes === undefined ? {} : { locate: async (ids, abort) => await this.locateKnownFirst(ids, knownHolders(nodes, record), judge, addressOf, abort) }),
       network: this.init.network,
       client: this.init.client,
       coder: await this.coder(manifest.params.dataShards, manifest.params.parityShards),
@@ -224,6 +226,39 @@ export class Durability {
       })), options)
     }
     return batch
+  }
+
+  /**
+   * Holders of the pieces: first by asking the nodes the registry knows may hold them (one HAS
+   * each for every piece; the handshake checks each node's id), then through the network's
+   * locator only for the pieces that found no good holder that way (lost, or held by a node the
+   * registry does not know), so those are judged on everything the network knows of them.
+   */
+  private async locateKnownFirst (ids: readonly PieceId[], known: ReadonlyArray<Contact & { nodeId: NodeId }>, judge: HolderJudge, addressOf: ReturnType<typeof addressesOf>, options: AbortOptions): Promise<Map<PieceId, Holder[]>> {
+    const result = new Map<PieceId, Holder[]>(ids.map(id => [id, []]))
+    await Promise.all(known.map(async node => {
+      for (let start = 0; start < ids.length; start += MAX_HAS_IDS) {
+        const chunk = ids.slice(start, start + MAX_HAS_IDS)
+        try {
+          const { have, nodeId } = await this.init.client.has(node, chunk, options)
+          if (nodeId !== node.nodeId) return
+          have.forEach((held, i) => { if (held) result.get(chunk[i] as PieceId)?.push({ host: node.host, port: node.port, nodeId: node.nodeId }) })
+        } catch (err) {
+          if (options.signal?.aborted === true) throw err
+          return
+        }
+      }
+    }))
+    const lacking = ids.filter(id => !(result.get(id) ?? []).some(h => judge(id, h) === 'good'))
+    if (lacking.length > 0) {
+      const found = await this.init.network.locator.locate(lacking, { ...options, ...(addressOf === undefined ? {} : { addressOf }) })
+      for (const [id, list] of found) {
+        const have = result.get(id) ?? []
+        for (const h of list) if (!have.some(x => x.nodeId === h.nodeId)) have.push(h)
+        result.set(id, have)
+      }
+    }
+    return result
   }
 
   private async judge (record: FileRecord | undefined, options: AbortOptions): Promise<{ judge: HolderJudge, nodes: Map<string, NodeRecord> | undefined }> {
@@ -274,6 +309,23 @@ export function registryTargets (nodes: Iterable<NodeRecord>, exclude: ReadonlyS
     if (first !== undefined) placed.set(first.nodeId, (placed.get(first.nodeId) ?? 0) + 1)
     return order
   }
+}
+
+/** Ids per HAS request (the protocol's limit). */
+const MAX_HAS_IDS = 512
+
+/**
+ * Nodes that may hold a file's pieces, as the registry knows them: the holders its last check saw,
+ * and every online node of a small registry (repairs since then may have placed pieces on others).
+ * Lost nodes are not asked (their pieces do not count).
+ */
+function knownHolders (nodes: ReadonlyMap<string, NodeRecord>, record: FileRecord | undefined): Array<Contact & { nodeId: NodeId }> {
+  const ids = new Set(Object.keys(record?.health?.nodes ?? {}))
+  if (nodes.size <= 64) for (const n of nodes.values()) if (n.state === 'online') ids.add(n.nodeId)
+  return [...ids].flatMap(id => {
+    const n = nodes.get(id)
+    return n === undefined || n.state === 'lost' ? [] : [{ host: n.piece.host, port: n.piece.port, nodeId: n.nodeId as NodeId }]
+  })
 }
 
 /** Registry addresses by node id, for locators that would otherwise look each holder up. */

@@ -120,6 +120,26 @@ for (const backend of backends) {
       })
     }
 
+    test('reconstruct into a dirty workspace (into) rebuilds byte-exactly, returning views of it', async () => {
+      for (const [k, m] of [[4, 2], [3, 3], [1, 2]] as const) {
+        const coder = await createErasureCoder(k, m, { backend })
+        const shardSize = 4096
+        const data = bytes(k * shardSize, `into ${k}/${m}`)
+        const all = [...split(data, shardSize), ...split(await coder.encode(data, shardSize), shardSize)]
+        for (const lost of lossPatterns(k + m, m).filter(l => l.length > 0)) {
+          const into = bytes((k + m) * shardSize + 64, `dirt ${lost.join(',')}`)
+          const rebuilt = await coder.reconstruct(all.map((s, i) => lost.includes(i) ? undefined : Buffer.from(s)), shardSize, { into })
+          for (let i = 0; i < k + m; i++) assert.ok(rebuilt[i]?.equals(all[i] as Buffer), `${k}+${m}: shard ${i} wrong after losing [${lost.join(',')}]`)
+          for (const i of lost) assert.equal(rebuilt[i]?.buffer, into.buffer, 'a rebuilt shard is a view of the workspace')
+        }
+        // A workspace too small is not used.
+        const small = Buffer.alloc(shardSize)
+        const rebuilt = await coder.reconstruct(all.map((s, i) => i === 0 ? undefined : s), shardSize, { into: small })
+        assert.ok(rebuilt[0]?.equals(all[0] as Buffer))
+        assert.notEqual(rebuilt[0]?.buffer, small.buffer)
+      }
+    })
+
     test('parity is not trivially zero or a copy for k > 1', async () => {
       const coder = await createErasureCoder(4, 2, { backend })
       const data = bytes(4 * 64, 'nontrivial')
