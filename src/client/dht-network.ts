@@ -74,7 +74,7 @@ export class DhtLocator implements PieceLocator {
     const result = new Map<PieceId, Holder[]>()
     await Promise.all(ids.map(async id => await this.limit(async () => {
       options.signal?.throwIfAborted()
-      const records = await this.dht.findPointers(id, options)
+      const records = await this.dht.findPointers(id, { signal: options.signal, fast: options.fast === true })
       const found = await Promise.all(records.map(async r => {
         const known = options.addressOf?.(r.holder)
         return known !== undefined ? { host: known.host, port: known.port, nodeId: r.holder } : await this.holder(r, options)

@@ -17,6 +17,11 @@ export interface LocateOptions extends AbortOptions {
    * keepalive): a locator that resolves holders by id uses them instead of a lookup each.
    */
   addressOf?: (nodeId: NodeId) => Contact | undefined
+  /**
+   * Some holders of each piece will do (a download): a locator may then stop looking early (the
+   * DHT's FIND_VALUE). Without it every holder it can find is returned (health checks, repairs).
+   */
+  fast?: boolean
 }
 
 export interface PieceLocator {

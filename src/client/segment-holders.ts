@@ -65,7 +65,8 @@ export class SegmentHolders {
     const first = batch * this.batchSegments
     if (this.batches.has(batch) || first >= this.segments.length) return
     const ids = this.segments.slice(first, first + this.batchSegments).flatMap(s => s.pieces.slice(0, this.first).map(p => p.id))
-    const located = this.locator.locate(ids, this.abort)
+    // Any holder of a piece will do here: a segment that runs short asks again through all().
+    const located = this.locator.locate(ids, { ...this.abort, fast: true })
     located.catch(() => { /* surfaced by get() */ })
     this.batches.set(batch, located)
   }

@@ -21,7 +21,7 @@ import { loadPeers, loadPointers, savePeers, savePointers } from './peers-file.j
 import { DebouncedSaver } from './persist.js'
 import { installPlugin, MAX_POINTERS_PER_RPC, RPC } from './plugin.js'
 import { PointerStore } from './pointer-store.js'
-import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
+import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
 import { contactBinds, parseContact, toPeer, type Contact } from './wire.js'
 
 /** Kademlia's K: bucket size and the default number of peers a lookup returns (kadence's constant). */
@@ -590,7 +590,7 @@ class KadenceDht implements Dht {
     })
   }
 
-  async findPointers (pieceId: PieceId, options: AbortOptions = {}): Promise<PointerRecord[]> {
+  async findPointers (pieceId: PieceId, options: FindPointersOptions = {}): Promise<PointerRecord[]> {
     if (!isPieceId(pieceId)) throw new InvalidArgumentError('findPointers() needs a piece id (64 lowercase hex chars)')
     return await this.guard(options, async signal => {
       const key = dhtKeyOf(pieceId)
@@ -611,11 +611,31 @@ class KadenceDht implements Dht {
         }
         return valid
       }
-      // Kademlia's FIND_VALUE: every peer the lookup asks answers with the records it holds and its
-      // closest contacts, and the lookup stops once two answers (ours counting as one) brought
-      // records. Records of one piece live together on the same R closest nodes (every holder
-      // publishes there), so two such answers name every holder but for churn in between; in a
-      // small network that is one round of alpha requests instead of a full lookup and R queries.
+      if (options.fast !== true) {
+        // Complete: the R closest all asked, their records merged (churn can leave a piece's
+        // records on different nodes); the rest of the K closest only if the R have none.
+        const ask = async (peers: readonly DhtPeer[]): Promise<void> => {
+          await Promise.all(peers.map(async peer => await this.limit(async () => {
+            try {
+              const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId], peer, { signal })
+              if (Array.isArray(result)) merge(result.slice(0, 256))
+            } catch (err) {
+              if (signal.aborted) throw err
+              this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
+            }
+          })))
+        }
+        const { peers } = await this.lookup(key, K, signal)
+        if (this.role !== 'client') merge(this.pointers.get(pieceId))
+        const r = this.settings.replication
+        await ask(peers.slice(0, r))
+        if (newest.size === 0) await ask(peers.slice(r))
+        return [...newest.values()].sort((a, b) => b.issuedAt - a.issuedAt)
+      }
+      // Fast: Kademlia's FIND_VALUE. Every peer the lookup asks answers with the records it holds
+      // or else its closest contacts, and the lookup stops once two answers (ours counting as one)
+      // brought records: one round of two requests in the common case. Churn can leave a holder's
+      // record on other nodes than these two, so it may miss holders: for callers that need any.
       let answersWithRecords = 0
       const mergeAnswer = (values: readonly unknown[]): void => { if (merge(values) > 0) answersWithRecords++ }
       if (this.role !== 'client') mergeAnswer(this.pointers.get(pieceId))

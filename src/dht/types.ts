@@ -128,7 +128,7 @@ export interface Dht {
   publishPointers: (records: readonly PointerRecord[], options?: AbortOptions) => Promise<PublishResult>
 
   /** Verified, unexpired pointer records for a piece, one per holder (the newest), from the closest nodes. */
-  findPointers: (pieceId: PieceId, options?: AbortOptions) => Promise<PointerRecord[]>
+  findPointers: (pieceId: PieceId, options?: FindPointersOptions) => Promise<PointerRecord[]>
 
   /** Peers in the routing table right now. */
   peers: () => DhtPeer[]
@@ -144,4 +144,15 @@ export interface LocalNodeFacts {
   free: number
   zone?: string
   reachability: Reachability
+}
+
+/** Options of Dht.findPointers. */
+export interface FindPointersOptions extends AbortOptions {
+  /**
+   * Any holder will do (a download, which falls back to a complete lookup when a segment runs
+   * short): a Kademlia FIND_VALUE that stops at the second answer with records. Without it the
+   * lookup is complete: the R closest nodes are all asked and their records merged, so holders
+   * whose records churn put on different nodes are all found (health checks, audits, repairs).
+   */
+  fast?: boolean
 }
