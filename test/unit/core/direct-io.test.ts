@@ -1,31 +1,17 @@
 import assert from 'node:assert/strict'
-import { open, readFile, stat, statfs } from 'node:fs/promises'
+import { open, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
-import { describe, it, type TestContext } from 'node:test'
+import { describe, it } from 'node:test'
 import { alignedBuffer, AlignedPool, createFileOutput, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../../../src/core/direct-io.js'
-import { requirePrerequisite } from '../../helpers/ci.js'
-import { tempDir } from '../../helpers/tmp.js'
+import { requireDirect, testDir } from '../../helpers/direct-io.js'
 import { collect, makePiece } from '../store/fixtures.js'
 
-/** File systems known to take O_DIRECT: ext4, xfs, btrfs. */
-const DIRECT_CAPABLE = new Set([0xef53, 0x58465342, 0x9123683e])
 
-async function dir (t: TestContext, name = 'direct'): Promise<string> {
-  const tmp = await tempDir(name)
-  t.after(async () => { await tmp[Symbol.asyncDispose]() })
-  return tmp.dir
-}
-
-/** Skips (fails under CI) unless the temp directory's file system takes O_DIRECT. */
-async function requireDirect (t: TestContext, path: string): Promise<boolean> {
-  const fsType = (await statfs(path)).type
-  return requirePrerequisite('a temp directory on ext4, xfs or btrfs (for O_DIRECT)', O_DIRECT !== undefined && DIRECT_CAPABLE.has(fsType), t, `file system type 0x${fsType.toString(16)}`)
-}
 
 describe('direct I/O', () => {
   it('gives page-aligned buffers that an O_DIRECT write accepts', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     if (!await requireDirect(t, path)) return
     assert.equal(await probeDirectIo(path), true)
     // An ordinary buffer of this size is malloc'd 16 bytes into its mapping: the kernel refuses it.
@@ -43,7 +29,7 @@ describe('direct I/O', () => {
   })
 
   it('a direct read stream destroyed half way closes its file and can be followed by others', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     if (!await requireDirect(t, path)) return
     const piece = makePiece(3 * 1024 * 1024 + 11)
     const file = join(path, 'p')
@@ -64,7 +50,7 @@ describe('direct I/O', () => {
   })
 
   it('reports a file shorter than the range as a stream error, not short data', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     if (!await requireDirect(t, path)) return
     const file = join(path, 'short')
     const fh0 = await open(file, 'w')
@@ -75,7 +61,7 @@ describe('direct I/O', () => {
   })
 
   it('writes a file of any length through createFileOutput, direct, from chunks of any size', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     if (!await requireDirect(t, path)) return
     for (const size of [0, 1, 4096, 10_000_003]) {
       const data = makePiece(size).data
@@ -92,7 +78,7 @@ describe('direct I/O', () => {
   })
 
   it('refuses to overwrite an existing file', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     const file = join(path, 'exists')
     await (await open(file, 'w')).close()
     await assert.rejects(createFileOutput(file), { code: 'EEXIST' })

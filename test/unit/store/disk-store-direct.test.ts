@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict'
 import { readFile, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, it, type TestContext } from 'node:test'
-import { O_DIRECT, probeDirectIo } from '../../../src/core/direct-io.js'
+import { describe, it } from 'node:test'
+import { probeDirectIo } from '../../../src/core/direct-io.js'
 import { createDiskStore, type PieceStore } from '../../../src/store/index.js'
 import { requirePrerequisite } from '../../helpers/ci.js'
+import { requireDirect, testDir } from '../../helpers/direct-io.js'
 import { tempDir } from '../../helpers/tmp.js'
 import { runStoreCompliance } from './compliance.js'
 import { collect, makeOwner, makePiece, trackedBody } from './fixtures.js'
 
 const TMPFS_MAGIC = 0x01021994
-/** File systems known to take O_DIRECT: ext4, xfs, btrfs. */
-const DIRECT_CAPABLE = new Set([0xef53, 0x58465342, 0x9123683e])
 
 /** The same compliance suite as the default (direct where possible) store, with direct I/O off. */
 runStoreCompliance('disk store, buffered I/O', async ({ capacity }) => {
@@ -31,17 +30,6 @@ function directOf (store: PieceStore): boolean {
   return (store as unknown as { direct: boolean }).direct
 }
 
-async function dir (t: TestContext, name = 'direct'): Promise<string> {
-  const tmp = await tempDir(name)
-  t.after(async () => { await tmp[Symbol.asyncDispose]() })
-  return tmp.dir
-}
-
-/** Skips (fails under CI) unless the temp directory's file system takes O_DIRECT. */
-async function requireDirect (t: TestContext, path: string): Promise<boolean> {
-  const fsType = (await statfs(path)).type
-  return requirePrerequisite('a temp directory on ext4, xfs or btrfs (for O_DIRECT)', O_DIRECT !== undefined && DIRECT_CAPABLE.has(fsType), t, `file system type 0x${fsType.toString(16)}`)
-}
 
 describe('disk store with direct I/O', () => {
   it('follows the probe on tmpfs (which takes O_DIRECT only since Linux 6.6) and round-trips either way', async t => {
@@ -59,7 +47,7 @@ describe('disk store with direct I/O', () => {
   })
 
   it('stores pieces of every tail length exactly (padded block cut back) and serves any range', async t => {
-    const path = await dir(t)
+    const path = await testDir(t)
     if (!await requireDirect(t, path)) return
     const store = await createDiskStore({ dir: path, capacity: 64 << 20 })
     assert.equal(directOf(store), true)
