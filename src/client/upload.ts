@@ -148,7 +148,7 @@ export async function upload (source: AsyncIterable<Uint8Array>, options: Upload
     const name = options.name ?? ''
     const manifest: Manifest = {
       version: MANIFEST_VERSION,
-      params: { dataShards: k, parityShards: m, segmentSize, leafSize: LEAF_SIZE, cipher: 'aes-256-gcm', erasure: 'reed-solomon' },
+      params: { dataShards: k, parityShards: m, segmentSize, leafSize: LEAF_SIZE, cipher: 'aes-256-gcm', erasure: 'reed-solomon', hash: 'blake3' },
       segments: layouts,
       owner: options.identity.publicKey.toString('hex'),
       createdAt: new Date().toISOString(),

@@ -13,10 +13,10 @@ export const minute = 60 * second
 export const hour = 60 * minute
 
 /** Wire protocol version; a peer with another major version is refused at the handshake. */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2
 
-/** Manifest format version. */
-export const MANIFEST_VERSION = 1
+/** Manifest format version (2: piece ids are BLAKE3 Merkle roots; 1 used SHA-256). */
+export const MANIFEST_VERSION = 2
 
 /**
  * Plaintext bytes per segment. Bounds client memory (a few segments in flight)

@@ -1,29 +1,34 @@
-import { createHash } from 'node:crypto'
 import { LEAF_SIZE } from '../core/constants.js'
 import { InvalidArgumentError } from '../core/errors.js'
 import { pieceIdFromBytes, type PieceId } from '../core/ids.js'
+import { blake3, createKeyedBlake3 } from './blake3.js'
 
 /**
- * Merkle tree over fixed-size leaves, with RFC 6962 domain separation
- * (leaf = H(0x00 || data), node = H(0x01 || left || right)) so a leaf can never
- * be passed off as an inner node. On a level with an odd count the last node is
- * promoted unchanged (never duplicated, which would allow two trees with one root).
+ * Merkle tree over fixed-size leaves, hashed with BLAKE3 (see blake3.ts for why not SHA-256):
+ * leaf = BLAKE3(data) in hash mode, inner node = BLAKE3 in keyed-hash mode under a fixed key,
+ * over left || right. The two modes are separate domains (BLAKE3 sets a different flag and
+ * starts from a different state in each), so a leaf can never be passed off as an inner node
+ * (the role RFC 6962's 0x00/0x01 prefixes play), without copying every leaf behind a prefix.
+ * On a level with an odd count the last node is promoted unchanged (never duplicated, which
+ * would allow two trees with one root).
  *
  * A piece's id IS its Merkle root: the address is a hash of the bytes, and an
  * audit proof checks directly against the id, so uploads hash each byte once.
  * An empty piece has one empty leaf.
  */
 
-const LEAF_PREFIX = Buffer.from([0x00])
-const NODE_PREFIX = Buffer.from([0x01])
 export const HASH_SIZE = 32
 
+/** The inner-node key: a constant, derived from a label so anyone can rebuild it. */
+const NODE_KEY = blake3(Buffer.from('BatChain Merkle inner node, version 2', 'utf8'))
+const hashInner = await createKeyedBlake3(NODE_KEY)
+
 export function hashLeaf (data: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(data).digest()
+  return blake3(data)
 }
 
 export function hashNode (left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+  return hashInner(left, right)
 }
 
 /** Number of leaves of a piece of `size` bytes (at least one). */

@@ -43,7 +43,8 @@ const paramsSchema = z.strictObject({
   segmentSize: z.int().min(MIN_SEGMENT_SIZE).max(MAX_SEGMENT_SIZE),
   leafSize: z.literal(LEAF_SIZE),
   cipher: z.literal('aes-256-gcm'),
-  erasure: z.literal('reed-solomon')
+  erasure: z.literal('reed-solomon'),
+  hash: z.literal('blake3')
 })
 
 const manifestSchema = z.strictObject({

@@ -25,6 +25,8 @@ export interface ManifestParams {
   leafSize: number
   cipher: 'aes-256-gcm'
   erasure: 'reed-solomon'
+  /** Piece ids: Merkle roots over `leafSize` leaves with BLAKE3 (crypto/merkle.ts). */
+  hash: 'blake3'
 }
 
 /**
@@ -33,7 +35,7 @@ export interface ManifestParams {
  * encrypted under the read capability's key.
  */
 export interface Manifest {
-  version: 1
+  version: 2
   params: ManifestParams
   segments: SegmentLayout[]
   /** Hex raw Ed25519 public key of the uploader. */

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { MiB, KiB } from '../../src/core/constants.js'
+import { MiB, KiB, PROTOCOL_VERSION } from '../../src/core/constants.js'
 import type { RemoteError } from '../../src/core/errors.js'
 import type { PieceId } from '../../src/core/ids.js'
 import { formatCapability } from '../../src/crypto/capability.js'
@@ -30,7 +30,7 @@ async function raw (contact: Contact, bytes: Buffer, options: { handshake?: bool
     decoder.push(d)
     for (let ev = decoder.read(); ev !== undefined; ev = decoder.read()) events.push(ev)
   })
-  if (options.handshake !== false) socket.write(encodeFrameHead(Op.Hello, { version: 1, nonce: randomBytes(32) }))
+  if (options.handshake !== false) socket.write(encodeFrameHead(Op.Hello, { version: PROTOCOL_VERSION, nonce: randomBytes(32) }))
   socket.write(bytes)
   const timer = setTimeout(() => socket.destroy(), options.closeAfterMs ?? 3000)
   await closed

@@ -29,8 +29,8 @@ function sampleManifest (): Manifest {
   const segmentSize = 8 * MiB
   const plainSizes = [segmentSize, segmentSize, 4 * MiB + 5]
   return {
-    version: 1,
-    params: { dataShards: k, parityShards: m, segmentSize, leafSize: LEAF_SIZE, cipher: 'aes-256-gcm', erasure: 'reed-solomon' },
+    version: 2,
+    params: { dataShards: k, parityShards: m, segmentSize, leafSize: LEAF_SIZE, cipher: 'aes-256-gcm', erasure: 'reed-solomon', hash: 'blake3' },
     segments: plainSizes.map((plain, index) => {
       const cipherSize = plain + AEAD_TAG_SIZE
       const shardSize = shardSizeFor(cipherSize, k)
@@ -64,7 +64,7 @@ describe('manifest round trip', () => {
   test('encoding is canonical: key order does not matter, no whitespace', () => {
     const manifest = sampleManifest()
     const shuffled = JSON.parse(JSON.stringify(manifest, Object.keys(manifest).reverse().concat(
-      'dataShards', 'parityShards', 'segmentSize', 'leafSize', 'cipher', 'erasure', 'pieces', 'shardSize', 'cipherSize', 'index', 'id', 'size'
+      'dataShards', 'parityShards', 'segmentSize', 'leafSize', 'cipher', 'erasure', 'hash', 'pieces', 'shardSize', 'cipherSize', 'index', 'id', 'size'
     ))) as Manifest
     assert.deepEqual(encodeManifest(shuffled), encodeManifest(manifest))
     const text = encodeManifest(manifest).toString('utf8')
@@ -105,7 +105,7 @@ describe('invalid manifests are rejected with InvalidManifestError', () => {
   type Loose = any
   type Mutation = [name: string, mutate: (m: Loose) => unknown, message?: RegExp]
   const mutations: Mutation[] = [
-    ['unknown version', m => { m.version = 2 }, /Unsupported manifest version 2.*version 1/],
+    ['unknown version', m => { m.version = 1 }, /Unsupported manifest version 1.*version 2/],
     ['missing version', m => { delete m.version }, /Unsupported manifest version/],
     ['missing params', m => { delete m.params }, /manifest\.params/],
     ['missing owner', m => { delete m.owner }, /manifest\.owner/],
@@ -165,7 +165,7 @@ describe('invalid manifests are rejected with InvalidManifestError', () => {
   }
 
   test('not JSON', () => {
-    assert.throws(() => decodeManifest(Buffer.from('{"version":1,')), /not JSON/)
+    assert.throws(() => decodeManifest(Buffer.from('{"version":2,')), /not JSON/)
     assert.throws(() => decodeManifest(Buffer.alloc(0)), InvalidManifestError)
   })
 

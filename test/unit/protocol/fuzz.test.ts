@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { BatchainError } from '../../../src/core/errors.js'
 import { FrameDecoder, encodeFrameHead, Op, Res, parseHeader, schemas } from '../../../src/protocol/index.js'
+import { PROTOCOL_VERSION } from '../../../src/core/constants.js'
 
 /**
  * Feeds ≥100k random and mutated frames to the decoder and the header schemas.
@@ -27,7 +28,7 @@ const bytes = (n: number): Buffer => { const b = Buffer.allocUnsafe(n); for (let
 
 const id = 'cd'.repeat(32)
 const templates: Buffer[] = [
-  encodeFrameHead(Op.Hello, { version: 1, nonce: bytes(32) }),
+  encodeFrameHead(Op.Hello, { version: PROTOCOL_VERSION, nonce: bytes(32) }),
   encodeFrameHead(Op.Put, { id, size: 100, owner: bytes(32), signature: bytes(64) }),
   Buffer.concat([encodeFrameHead(Op.Data, {}, 64), bytes(64)]),
   encodeFrameHead(Op.Get, { id, offset: 0, length: 10 }),
