@@ -20,13 +20,31 @@ export interface SegmentOptions {
 }
 
 /**
+ * A source that reads into the caller's memory (a file): segments are filled in place, with no
+ * chunk allocated per read and no copy out of it. For a multi-gigabyte upload this is what keeps
+ * the client's garbage collector quiet: every chunk of a stream is external memory to V8.
+ */
+export interface ByteReader {
+  /** Reads up to `target.length` bytes into `target`; resolves 0 only at the end. */
+  readInto: (target: Uint8Array) => Promise<number>
+}
+
+export function isByteReader (source: unknown): source is ByteReader {
+  return typeof (source as Partial<ByteReader> | null)?.readInto === 'function'
+}
+
+/**
  * Cuts a byte stream into segments of exactly `segmentSize` bytes (the last may be
  * shorter; an empty stream yields one empty final segment). One segment is held
  * back so the last one can be marked final without knowing the size in advance:
  * memory is two segments, whatever the stream's length.
  */
-export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize: number, options: SegmentOptions = {}): AsyncGenerator<Segment> {
+export async function * segment (source: AsyncIterable<Uint8Array> | ByteReader, segmentSize: number, options: SegmentOptions = {}): AsyncGenerator<Segment> {
   if (!Number.isSafeInteger(segmentSize) || segmentSize <= 0) throw new InvalidArgumentError(`Bad segment size ${segmentSize}`)
+  if (isByteReader(source)) {
+    yield * segmentReader(source, segmentSize, options)
+    return
+  }
   let index = 0
   const allocate = options.allocate ?? Buffer.allocUnsafeSlow
   let current: Buffer = allocate(segmentSize)
@@ -58,4 +76,38 @@ export async function * segment (source: AsyncIterable<Uint8Array>, segmentSize:
   }
   if (held !== undefined) yield { index: index++, data: held, final: false }
   yield { index, data: current.subarray(0, filled), final: true }
+}
+
+/** segment() over a ByteReader: each segment buffer is filled by reads straight into it. */
+async function * segmentReader (reader: ByteReader, segmentSize: number, options: SegmentOptions): AsyncGenerator<Segment> {
+  const allocate = options.allocate ?? Buffer.allocUnsafeSlow
+  let index = 0
+  let held: Buffer | undefined
+  let spare: Buffer | undefined
+  for (;;) {
+    const current = spare ?? allocate(segmentSize)
+    spare = undefined
+    let filled = 0
+    while (filled < segmentSize) {
+      const n = await reader.readInto(current.subarray(filled, segmentSize))
+      if (!Number.isSafeInteger(n) || n < 0 || n > segmentSize - filled) throw new InvalidArgumentError(`Reader returned a bad byte count ${n}`)
+      if (n === 0) break
+      filled += n
+    }
+    if (filled < segmentSize) {
+      if (held !== undefined) {
+        // Only an empty tail leaves the held segment as the last one.
+        yield { index: index++, data: held, final: filled === 0 }
+        if (filled === 0) return
+      }
+      yield { index, data: current.subarray(0, filled), final: true }
+      return
+    }
+    if (held !== undefined) {
+      yield { index: index++, data: held, final: false }
+      // The consumer asked for the next segment: with `reuse` it is done with this one.
+      if (options.reuse === true) spare = held
+    }
+    held = current
+  }
 }

@@ -15,7 +15,7 @@ import type { PieceToPlace, PiecePlacer, PlaceOptions, PlacedPiece, PlacementFai
 import { staticNetwork, type StorageNetwork } from './network.js'
 import { BufferPool } from './buffer-pool.js'
 import { FileHasher } from './hasher.js'
-import { segment, type Segment } from './segmenter.js'
+import { segment, type ByteReader, type Segment } from './segmenter.js'
 
 export interface UploadOptions extends AbortOptions {
   /** Where pieces go: the DHT or a fixed list. One of `network` and `nodes` is required. */
@@ -68,7 +68,7 @@ export interface UploadResult {
  * stored on the nodes too. Returns the read capability: the only thing the
  * user needs to keep. Memory stays bounded by `concurrency` segments.
  */
-export async function upload (source: AsyncIterable<Uint8Array>, options: UploadOptions): Promise<UploadResult> {
+export async function upload (source: AsyncIterable<Uint8Array> | ByteReader, options: UploadOptions): Promise<UploadResult> {
   const started = performance.now()
   const k = options.dataShards ?? DEFAULT_DATA_SHARDS
   const m = options.parityShards ?? DEFAULT_PARITY_SHARDS

@@ -1,8 +1,7 @@
 import type { Command } from 'commander'
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import { basename, resolve } from 'node:path'
-import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE, MiB } from '../../core/constants.js'
+import { DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGMENT_SIZE } from '../../core/constants.js'
 import { InvalidArgumentError } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
 import { formatSize } from '../../core/size.js'
@@ -48,10 +47,13 @@ export function registerUpload (program: Command, output: () => Output): void {
       const redisUrl = redisUrlFor(opts)
       const connection = redisUrl === undefined ? undefined : await connectRedis(redisUrl, 'batchain-upload')
       const progress = createProgress('upload', info.size, !out.json)
+      const handle = await open(path, 'r')
       try {
         const registry = connection === undefined ? undefined : new NodeRegistry({ redis: connection.redis })
         const exclude = registry === undefined ? undefined : { nodeIds: excludedNodes(await registry.list({ signal }), registry.reputation) }
-        const result = await upload(createReadStream(path, { highWaterMark: 4 * MiB }), {
+        // Read straight into the segment buffers (see ByteReader): no chunk allocated per read.
+        const source = { readInto: async (target: Uint8Array) => (await handle.read(target, 0, target.length, null)).bytesRead }
+        const result = await upload(source, {
           ...(exclude === undefined ? {} : { exclude }),
           network,
           client,
@@ -93,6 +95,7 @@ export function registerUpload (program: Command, output: () => Output): void {
         })
       } finally {
         progress.stop()
+        await handle.close()
         await connection?.close()
         await close()
         client.close()
