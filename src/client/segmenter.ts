@@ -1,4 +1,7 @@
+import { isByteReader, type ByteReader } from '../core/byte-reader.js'
 import { InvalidArgumentError } from '../core/errors.js'
+
+export type { ByteReader }
 
 export interface Segment {
   index: number
@@ -17,20 +20,6 @@ export interface SegmentOptions {
   reuse?: boolean
   /** Allocates segment buffers (e.g. in shared memory for a hashing thread). @defaultValue Buffer.allocUnsafeSlow */
   allocate?: (size: number) => Buffer
-}
-
-/**
- * A source that reads into the caller's memory (a file): segments are filled in place, with no
- * chunk allocated per read and no copy out of it. For a multi-gigabyte upload this is what keeps
- * the client's garbage collector quiet: every chunk of a stream is external memory to V8.
- */
-export interface ByteReader {
-  /** Reads up to `target.length` bytes into `target`; resolves 0 only at the end. */
-  readInto: (target: Uint8Array) => Promise<number>
-}
-
-export function isByteReader (source: unknown): source is ByteReader {
-  return typeof (source as Partial<ByteReader> | null)?.readInto === 'function'
 }
 
 /**

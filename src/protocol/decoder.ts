@@ -65,21 +65,22 @@ export class FrameDecoder {
   }
 
   /** The next event, or undefined when more bytes are needed. Throws a BatchainError on bad input. */
-  read (): DecoderEvent | undefined {
+  /** The next event; a body event carries at most `maxBody` bytes (default: whatever is buffered). */
+  read (maxBody = Infinity): DecoderEvent | undefined {
     if (this.failed !== undefined) throw this.failed
     try {
-      return this.step()
+      return this.step(maxBody)
     } catch (err) {
       this.failed = err as Error
       throw err
     }
   }
 
-  private step (): DecoderEvent | undefined {
+  private step (maxBody: number): DecoderEvent | undefined {
     if (this.state === 'body') {
-      if (this.bodyRemaining === 0) { this.state = 'prefix'; return this.step() }
+      if (this.bodyRemaining === 0) { this.state = 'prefix'; return this.step(maxBody) }
       if (this.buffered === 0) return undefined
-      const chunk = this.take(Math.min(this.bodyRemaining, (this.chunks[0] as Buffer).length))
+      const chunk = this.take(Math.min(this.bodyRemaining, (this.chunks[0] as Buffer).length, maxBody))
       this.bodyRemaining -= chunk.length
       const last = this.bodyRemaining === 0
       if (last) this.state = 'prefix'

@@ -1,6 +1,52 @@
 import { raceSignal, throwIfAborted } from '../core/abort.js'
+import { isByteReader, type ByteReader } from '../core/byte-reader.js'
 import { InvalidArgumentError } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
+
+/**
+ * A piece body: chunks of a stream, or a ByteReader that reads into the store's own buffer
+ * (a node's socket reader: no chunk allocated per read; see FrameReader.bodyReader).
+ */
+export type PieceBody = AsyncIterable<Uint8Array> | ByteReader
+
+/**
+ * Pulls exactly `size` bytes of a body into the store's buffer: `space()` is where the next bytes
+ * go (never empty), `filled(n)` is told how many landed there and is awaited before the next read
+ * (the backpressure). A ByteReader reads into `space()` directly; stream chunks are copied in.
+ * A body shorter or longer than `size` is refused, a longer one at its first extra byte.
+ */
+export async function pullBodyInto (
+  id: PieceId,
+  size: number,
+  body: PieceBody,
+  signal: AbortSignal | undefined,
+  space: () => Uint8Array,
+  filled: (bytes: number) => Promise<void> | void
+): Promise<void> {
+  if (!isByteReader(body)) {
+    await pullBody(id, size, body, signal, async chunk => {
+      for (let at = 0; at < chunk.byteLength;) {
+        const target = space()
+        const n = Math.min(target.length, chunk.byteLength - at)
+        target.set(chunk.subarray(at, at + n))
+        at += n
+        await filled(n)
+      }
+    })
+    return
+  }
+  throwIfAborted(signal)
+  let received = 0
+  while (received < size) {
+    const target = space()
+    const want = Math.min(target.length, size - received)
+    const n = await raceSignal(body.readInto(target.subarray(0, want)), signal)
+    if (n === 0) throw new InvalidArgumentError('Piece body is shorter than its announced size', { details: { id, size, received } })
+    if (!Number.isSafeInteger(n) || n < 0 || n > want) throw new InvalidArgumentError(`Piece body reader returned a bad byte count ${n}`, { details: { id } })
+    received += n
+    await filled(n)
+  }
+}
 
 /**
  * Pulls a put body chunk by chunk, awaiting `sink` before pulling the next one: that
@@ -30,8 +76,14 @@ export async function pullBody (
 }
 
 /** Consumes and discards a body (a put of a piece we already hold), still honouring abort. */
-export async function drainBody (body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<void> {
-  await iterate(body, signal, () => {})
+export async function drainBody (body: PieceBody, signal: AbortSignal | undefined): Promise<void> {
+  if (!isByteReader(body)) {
+    await iterate(body, signal, () => {})
+    return
+  }
+  throwIfAborted(signal)
+  const scratch = Buffer.allocUnsafe(64 * 1024)
+  while (await raceSignal(body.readInto(scratch), signal) > 0) { /* discard */ }
 }
 
 async function iterate (

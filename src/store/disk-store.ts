@@ -7,7 +7,7 @@ import { InvalidArgumentError, NotOwnerError, PieceHashMismatchError, PieceNotFo
 import { toPieceId, type PieceId } from '../core/ids.js'
 import { silentLogger, type Logger } from '../core/logger.js'
 import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
-import { drainBody, pullBody } from './body.js'
+import { drainBody, pullBodyInto, type PieceBody } from './body.js'
 import { Capacity } from './capacity.js'
 import { AlignedPool, alignUp, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../core/direct-io.js'
 import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFileDurably, writeFully } from './disk-fs.js'
@@ -176,7 +176,7 @@ class DiskPieceStore implements PieceStore {
     }
   }
 
-  async put (id: PieceId, size: number, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ created: boolean }> {
+  async put (id: PieceId, size: number, body: PieceBody, options: PutOptions): Promise<{ created: boolean }> {
     const pieceId = this.enter(id, options)
     const pieceSize = checkPieceSize(size, pieceId)
     const owner = toOwner(options?.owner)
@@ -325,7 +325,7 @@ class DiskPieceStore implements PieceStore {
   }
 
   /** Steps 1–6 of the put order (see the top of this file). Called with the id locked and the size reserved. */
-  private async receive (id: PieceId, size: number, owner: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<void> {
+  private async receive (id: PieceId, size: number, owner: string, body: PieceBody, signal: AbortSignal | undefined): Promise<void> {
     // Only file-system steps are mapped to DiskFullError/StoreError: an error thrown by the
     // body (a reset connection, a timeout) is the sender's and reaches the caller unchanged.
     const fsStep = async <T>(message: string, step: () => Promise<T>): Promise<T> => {
@@ -343,9 +343,9 @@ class DiskPieceStore implements PieceStore {
     try {
       const hasher = new MerkleHasher(this.leafSize)
       const fh = await fsStep('Cannot create temp file', async () => await open(tempData, this.direct ? CREATE_DIRECT : 'wx', 0o666))
-      // Body chunks (a socket's, typically 16–64 KiB, not leaf-aligned) are gathered into a
-      // leaf-aligned staging buffer and hashed and written a batch at a time: one file write
-      // (a thread-pool round trip) per batch instead of per chunk, and whole leaves for the hasher.
+      // The body is gathered into a leaf-aligned staging buffer (read straight into it from the
+      // socket when the body is a ByteReader) and hashed and written a batch at a time: one file
+      // write (a thread-pool round trip) per batch instead of per read, and whole leaves for the hasher.
       const staging = this.staging.take()
       let reusable = false
       try {
@@ -362,15 +362,9 @@ class DiskPieceStore implements PieceStore {
           position += staged
           staged = 0
         }
-        await pullBody(id, size, body, signal, async input => {
-          let at = 0
-          while (at < input.byteLength) {
-            const n = Math.min(input.byteLength - at, staging.length - staged)
-            staging.set(input.subarray(at, at + n), staged)
-            staged += n
-            at += n
-            if (staged === staging.length) await flush()
-          }
+        await pullBodyInto(id, size, body, signal, () => staging.subarray(staged), async n => {
+          staged += n
+          if (staged === staging.length) await flush()
         })
         await flush()
         if (this.direct && size % DIRECT_ALIGNMENT !== 0) await fsStep('Cannot write piece', async () => { await fh.truncate(size) })

@@ -4,7 +4,7 @@ import { LEAF_SIZE } from '../core/constants.js'
 import { InvalidArgumentError, NotOwnerError, PieceHashMismatchError, PieceNotFoundError, StoreError } from '../core/errors.js'
 import { toPieceId, type PieceId } from '../core/ids.js'
 import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
-import { drainBody, pullBody } from './body.js'
+import { drainBody, pullBodyInto, type PieceBody } from './body.js'
 import { Capacity } from './capacity.js'
 import { KeyedMutex } from './keyed-mutex.js'
 import type { AuditProof, GetOptions, PieceMeta, PieceReadResult, PieceStore, PutOptions, StoreStats } from './types.js'
@@ -51,7 +51,7 @@ class MemoryPieceStore implements PieceStore {
     return { id: pieceId, size: piece.data.length, owners: piece.owners.slice(), storedAt: piece.storedAt }
   }
 
-  async put (id: PieceId, size: number, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ created: boolean }> {
+  async put (id: PieceId, size: number, body: PieceBody, options: PutOptions): Promise<{ created: boolean }> {
     const pieceId = this.enter(id, options)
     const pieceSize = checkPieceSize(size, pieceId)
     const owner = toOwner(options?.owner)
@@ -71,10 +71,9 @@ class MemoryPieceStore implements PieceStore {
         const data = Buffer.alloc(pieceSize)
         const hasher = new MerkleHasher()
         let position = 0
-        await pullBody(pieceId, pieceSize, body, signal, chunk => {
-          hasher.update(chunk)
-          data.set(chunk, position)
-          position += chunk.byteLength
+        await pullBodyInto(pieceId, pieceSize, body, signal, () => data.subarray(position), n => {
+          hasher.update(data.subarray(position, position + n))
+          position += n
         })
         const { root, leafHashes } = hasher.digest()
         if (root.toString('hex') !== pieceId) {

@@ -1,5 +1,6 @@
 import type { AbortOptions } from '../core/abort.js'
 import type { PieceId } from '../core/ids.js'
+import type { PieceBody } from './body.js'
 
 /** What a store knows about one piece, apart from its bytes. */
 export interface PieceMeta {
@@ -71,7 +72,7 @@ export interface PieceStore {
    * InvalidArgumentError), and adds `owner`. If the piece already exists: consume and discard the
    * body, add the owner, created=false.
    */
-  put (id: PieceId, size: number, body: AsyncIterable<Uint8Array>, options: PutOptions): Promise<{ created: boolean }>
+  put (id: PieceId, size: number, body: PieceBody, options: PutOptions): Promise<{ created: boolean }>
   /** Adds an owner to an existing piece (PieceNotFoundError if absent). */
   addOwner (id: PieceId, owner: string, options?: AbortOptions): Promise<void>
   /**

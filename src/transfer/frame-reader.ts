@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import { abortReason } from '../core/abort.js'
+import type { ByteReader } from '../core/byte-reader.js'
 import { ConnectionClosedError, MalformedFrameError } from '../core/errors.js'
 import { FrameDecoder, type FrameHead, type FrameLimits } from '../protocol/index.js'
 
@@ -148,9 +149,34 @@ export class FrameReader {
    */
   async collectInto (bodyLength: number, target: Uint8Array, signal?: AbortSignal): Promise<Buffer> {
     if (target.length < bodyLength) throw new RangeError(`Target holds ${target.length} bytes, body is ${bodyLength}`)
+    await this.fill(target, bodyLength, signal)
+    return Buffer.from(target.buffer, target.byteOffset, bodyLength)
+  }
+
+  /**
+   * The body of the frame just read (bodyLength bytes) as a ByteReader: each readInto fills the
+   * caller's buffer (up to what is left of the body) and resolves 0 at the body's end. In onread
+   * mode the bytes go from the socket's shared read buffer straight into it: a node receiving a
+   * piece allocates nothing per read. Nothing is written into a target after its read settles.
+   */
+  bodyReader (bodyLength: number, signal?: AbortSignal): ByteReader {
+    let remaining = bodyLength
+    return {
+      readInto: async target => {
+        const want = Math.min(target.length, remaining)
+        if (want === 0) return 0
+        await this.fill(target, want, signal)
+        remaining -= want
+        return want
+      }
+    }
+  }
+
+  /** Fills target[0, count) with the next `count` body bytes (count ≤ what is left of the body). */
+  private async fill (target: Uint8Array, count: number, signal: AbortSignal | undefined): Promise<void> {
     let at = 0
-    while (at < bodyLength) {
-      const event = this.decoder.read()
+    while (at < count) {
+      const event = this.decoder.read(count - at)
       if (event !== undefined) {
         if (event.kind !== 'body') throw new MalformedFrameError('Expected body bytes')
         target.set(event.chunk, at)
@@ -158,7 +184,7 @@ export class FrameReader {
         continue
       }
       // Nothing buffered: in onread mode the next reads land in `target` directly.
-      if (this.source === undefined) this.sink = { target, at, end: bodyLength }
+      if (this.source === undefined) this.sink = { target, at, end: count }
       try {
         if (!await this.pull(signal)) throw new ConnectionClosedError('Connection closed in the middle of a body')
       } finally {
@@ -166,7 +192,6 @@ export class FrameReader {
         this.sink = undefined
       }
     }
-    return Buffer.from(target.buffer, target.byteOffset, bodyLength)
   }
 
   private async pull (signal?: AbortSignal): Promise<boolean> {

@@ -6,6 +6,7 @@ import { VERSION } from '../core/version.js'
 import { sign, type Identity } from '../crypto/keys.js'
 import { Op, Res, helloSigningBytes, opName, parseHeader, type FrameLimits } from '../protocol/index.js'
 import type { PieceStore } from '../store/index.js'
+import { adoptWithOnRead } from './adopt.js'
 import { FrameReader } from './frame-reader.js'
 import { FrameWriter } from './frame-writer.js'
 import { handlers } from './handlers/index.js'
@@ -65,7 +66,8 @@ class PieceServerImpl implements PieceServer {
       maxConnections: 1024,
       ...init
     }
-    this.server = createServer({ noDelay: true }, socket => { this.accept(socket) })
+    // Accepted paused: each connection moves into an onread socket before a byte is read (adopt.ts).
+    this.server = createServer({ noDelay: true, pauseOnConnect: true }, socket => { this.accept(socket) })
     this.server.maxConnections = this.init.maxConnections
   }
 
@@ -106,8 +108,11 @@ class PieceServerImpl implements PieceServer {
     await closed
   }
 
-  private accept (socket: Socket): void {
-    if (this.stopping !== undefined) { socket.destroy(); return }
+  private accept (accepted: Socket): void {
+    if (this.stopping !== undefined) { accepted.destroy(); return }
+    const made: { reader?: FrameReader } = {}
+    const { socket, onread } = adoptWithOnRead(accepted, FrameReader.onReadOptions(() => made.reader))
+    made.reader = new FrameReader(socket, this.init.limits, onread ? 'onread' : 'stream')
     const controller = new AbortController()
     this.sockets.set(socket, controller)
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
@@ -119,14 +124,13 @@ class PieceServerImpl implements PieceServer {
       this.sockets.delete(socket)
       this.busy.delete(socket)
     })
-    this.serve(socket, controller.signal, log).catch(err => {
+    this.serve(socket, made.reader, controller.signal, log).catch(err => {
       log.debug({ err: errorMessage(err) }, 'connection ended with error')
       socket.destroy()
     })
   }
 
-  private async serve (socket: Socket, signal: AbortSignal, log: Logger): Promise<void> {
-    const reader = new FrameReader(socket, this.init.limits)
+  private async serve (socket: Socket, reader: FrameReader, signal: AbortSignal, log: Logger): Promise<void> {
     const writer = new FrameWriter(socket)
     if (!await this.handshake(socket, reader, writer, log)) return
 

@@ -1,4 +1,5 @@
-import { PieceTooLargeError, InvalidHeaderError, InvalidSignatureError, MalformedFrameError, ConnectionClosedError } from '../../core/errors.js'
+import type { ByteReader } from '../../core/byte-reader.js'
+import { PieceTooLargeError, InvalidArgumentError, InvalidHeaderError, InvalidSignatureError, MalformedFrameError, ConnectionClosedError } from '../../core/errors.js'
 import { toPieceId } from '../../core/ids.js'
 import { verifySignature } from '../../crypto/keys.js'
 import { signPointer } from '../../crypto/pointer.js'
@@ -32,20 +33,30 @@ export async function handlePut (ctx: HandlerContext): Promise<void> {
 
   let announced = -1
   let consumed = 0
-  async function * body (): AsyncGenerator<Buffer> {
+  // CONTINUE goes out only when the store first reads the body (after its checks and its space
+  // reservation). The body is read straight into the store's buffer (FrameReader.bodyReader).
+  let opened: Promise<ByteReader> | undefined
+  const open = async (): Promise<ByteReader> => {
     await writer.writeFrame(Op.Continue, {})
     const data = await reader.readFrame(signal)
     if (data === undefined) throw new ConnectionClosedError('Connection closed before the piece body')
     if (data.type !== Op.Data) throw new MalformedFrameError(`Expected DATA after CONTINUE, got type ${data.type}`)
     announced = data.bodyLength
-    for await (const chunk of reader.body(data.bodyLength, signal)) {
-      consumed += chunk.length
-      yield chunk
+    if (announced !== h.size) {
+      throw new InvalidArgumentError(`Piece body is ${announced > h.size ? 'longer' : 'shorter'} than its announced size`, { details: { id, size: h.size, body: announced } })
+    }
+    return reader.bodyReader(data.bodyLength, signal)
+  }
+  const body: ByteReader = {
+    readInto: async target => {
+      const n = await (await (opened ??= open())).readInto(target)
+      consumed += n
+      return n
     }
   }
 
   try {
-    const { created } = await store.put(id, h.size, body(), { owner, signal })
+    const { created } = await store.put(id, h.size, body, { owner, signal })
     await writer.writeFrame(Res.Put, answer(ctx, id, created))
   } catch (err) {
     // Keep the connection in step: swallow what is left of an announced body, then report.
