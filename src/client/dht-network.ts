@@ -72,15 +72,23 @@ export class DhtLocator implements PieceLocator {
 
   async locate (ids: readonly PieceId[], options: LocateOptions = {}): Promise<Map<PieceId, Holder[]>> {
     const result = new Map<PieceId, Holder[]>()
-    await Promise.all(ids.map(async id => await this.limit(async () => {
-      options.signal?.throwIfAborted()
-      const records = await this.dht.findPointers(id, { signal: options.signal, fast: options.fast === true })
+    const resolve = async (id: PieceId, records: readonly PointerRecord[]): Promise<void> => {
       const found = await Promise.all(records.map(async r => {
         const known = options.addressOf?.(r.holder)
         return known !== undefined ? { host: known.host, port: known.port, nodeId: r.holder } : await this.holder(r, options)
       }))
       result.set(id, found.filter((h): h is Holder => h !== undefined))
-    })))
+    }
+    if (options.fast === true) {
+      // Any holder will do: one batched first hop for all the pieces (Dht.findPointersMany).
+      const records = await this.dht.findPointersMany(ids, { signal: options.signal })
+      await Promise.all([...records].map(async ([id, list]) => { await resolve(id, list) }))
+    } else {
+      await Promise.all(ids.map(async id => await this.limit(async () => {
+        options.signal?.throwIfAborted()
+        await resolve(id, await this.dht.findPointers(id, { signal: options.signal }))
+      })))
+    }
     // Map in the order asked, as the static locator does.
     return new Map(ids.map(id => [id, result.get(id) ?? []]))
   }

@@ -19,7 +19,8 @@ import { checkNodeInfo, signNodeInfo } from './node-info.js'
 import { DEFAULTS, type DhtOptions } from './options.js'
 import { loadPeers, loadPointers, savePeers, savePointers } from './peers-file.js'
 import { DebouncedSaver } from './persist.js'
-import { installPlugin, MAX_POINTERS_PER_RPC, RPC } from './plugin.js'
+import { NewestRecords } from './newest-records.js'
+import { installPlugin, MAX_PIECES_PER_FIND_MANY, MAX_POINTERS_PER_RPC, MAX_RECORDS_PER_PIECE_IN_BATCH, RPC } from './plugin.js'
 import { PointerStore } from './pointer-store.js'
 import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
 import { contactBinds, parseContact, toPeer, type Contact } from './wire.js'
@@ -594,23 +595,8 @@ class KadenceDht implements Dht {
     if (!isPieceId(pieceId)) throw new InvalidArgumentError('findPointers() needs a piece id (64 lowercase hex chars)')
     return await this.guard(options, async signal => {
       const key = dhtKeyOf(pieceId)
-      const newest = new Map<NodeId, PointerRecord>()
-      // Keeps the newest valid record per holder; returns how many of `values` were valid records of this piece.
-      const merge = (values: readonly unknown[]): number => {
-        const now = Date.now()
-        let valid = 0
-        for (const value of values) {
-          if (!checkPointer(value, now).ok) continue
-          const record = value as PointerRecord
-          if (record.pieceId !== pieceId) continue
-          valid++
-          const have = newest.get(record.holder)
-          if (have === undefined || record.issuedAt > have.issuedAt || (record.issuedAt === have.issuedAt && record.expiresAt > have.expiresAt)) {
-            newest.set(record.holder, record)
-          }
-        }
-        return valid
-      }
+      const found = new NewestRecords(pieceId)
+      const merge = (values: readonly unknown[]): number => found.add(values)
       if (options.fast !== true) {
         // Complete: the R closest all asked, their records merged (churn can leave a piece's
         // records on different nodes); the rest of the K closest only if the R have none.
@@ -629,8 +615,8 @@ class KadenceDht implements Dht {
         if (this.role !== 'client') merge(this.pointers.get(pieceId))
         const r = this.settings.replication
         await ask(peers.slice(0, r))
-        if (newest.size === 0) await ask(peers.slice(r))
-        return [...newest.values()].sort((a, b) => b.issuedAt - a.issuedAt)
+        if (found.size === 0) await ask(peers.slice(r))
+        return found.list()
       }
       // Fast: Kademlia's FIND_VALUE. Every peer the lookup asks answers with the records it holds
       // or else its closest contacts, and the lookup stops once two answers (ours counting as one)
@@ -653,7 +639,53 @@ class KadenceDht implements Dht {
         onFailure: (peer, err) => { this.peerFailed(peer[0], err, peer[1]) },
         skip: (peer) => this.isDead(peer[0], peer[1].hostname, peer[1].port)
       })
-      return [...newest.values()].sort((a, b) => b.issuedAt - a.issuedAt)
+      return found.list()
+    })
+  }
+
+  async findPointersMany (pieceIds: readonly PieceId[], options: AbortOptions = {}): Promise<Map<PieceId, PointerRecord[]>> {
+    for (const id of pieceIds) if (!isPieceId(id)) throw new InvalidArgumentError('findPointersMany() needs piece ids (64 lowercase hex chars)')
+    return await this.guard(options, async signal => {
+      const found = new Map<PieceId, NewestRecords>()
+      for (const id of pieceIds) if (!found.has(id)) found.set(id, new NewestRecords(id))
+      if (this.role !== 'client') for (const records of found.values()) records.add(this.pointers.get(records.pieceId))
+      // The first hop, batched: each piece to the two closest live peers we know, grouped per peer.
+      const perPeer = new Map<DhtKey, { peer: Contact, ids: PieceId[] }>()
+      for (const id of found.keys()) {
+        const closest = this.kad.closestContacts(dhtKeyOf(id), 8).filter(c => !this.isDead(c[0], c[1].hostname, c[1].port)).slice(0, 2)
+        for (const peer of closest) {
+          const entry = perPeer.get(peer[0]) ?? { peer, ids: [] }
+          entry.ids.push(id)
+          perPeer.set(peer[0], entry)
+        }
+      }
+      const requests: Array<Promise<void>> = []
+      for (const { peer, ids } of perPeer.values()) {
+        for (let i = 0; i < ids.length; i += MAX_PIECES_PER_FIND_MANY) {
+          const batch = ids.slice(i, i + MAX_PIECES_PER_FIND_MANY)
+          requests.push(this.limit(async () => {
+            try {
+              const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], { key: peer[0], host: peer[1].hostname, port: peer[1].port }, { signal })
+              if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
+              const now = Date.now()
+              batch.forEach((id, j) => {
+                const list: unknown = result[j]
+                if (Array.isArray(list)) found.get(id)?.add(list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH), now)
+              })
+            } catch (err) {
+              if (signal.aborted) throw err
+              // A peer that does not know the RPC (an older node) answers with an error: it stays.
+              this.peerFailed(peer[0], err, peer[1])
+            }
+          }))
+        }
+      }
+      await Promise.all(requests)
+      // Pieces the first hop found nothing for (their records are further away): a lookup each.
+      await Promise.all([...found.values()].filter(r => r.size === 0).map(async records => {
+        records.add(await this.findPointers(records.pieceId, { signal, fast: true }))
+      }))
+      return new Map(pieceIds.map(id => [id, (found.get(id) as NewestRecords).list()]))
     })
   }
 

@@ -17,6 +17,7 @@ import type { NodeInfo, NodeRole } from './types.js'
  * | BATCHAIN_STORE_POINTERS | [records (1..32)] | one outcome per record: stored, unchanged, stale, full, invalid |
  * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder |
  * | BATCHAIN_FIND_POINTERS | [pieceId, 'closer'] | { records, contacts }: the records, or when it holds none this node's K closest contacts to the piece's key (Kademlia FIND_VALUE: one round trip serves the lookup and the answer) |
+ * | BATCHAIN_FIND_POINTERS_MANY | [pieceIds (1..16)] | one list per piece: its newest records (at most 4: any holder will do), [] when it holds none |
  * | BATCHAIN_STORE_CONTACT | [NodeInfo] | outcome: stored, unchanged, stale, full, invalid, expired |
  * | BATCHAIN_FIND_CONTACT | [nodeId] | [NodeInfo] or [] |
  *
@@ -29,6 +30,7 @@ export const RPC = {
   INFO: 'BATCHAIN_INFO',
   STORE_POINTERS: 'BATCHAIN_STORE_POINTERS',
   FIND_POINTERS: 'BATCHAIN_FIND_POINTERS',
+  FIND_POINTERS_MANY: 'BATCHAIN_FIND_POINTERS_MANY',
   STORE_CONTACT: 'BATCHAIN_STORE_CONTACT',
   FIND_CONTACT: 'BATCHAIN_FIND_CONTACT'
 } as const
@@ -36,12 +38,17 @@ export const RPC = {
 /** Pointer records per STORE_POINTERS request (≈ 350 bytes each: a batch stays well inside a datagram). */
 export const MAX_POINTERS_PER_RPC = 32
 
+/** Pieces per FIND_POINTERS_MANY request, and records per piece in its answer: 16 × 4 × ≈350 bytes fits a datagram. */
+export const MAX_PIECES_PER_FIND_MANY = 16
+export const MAX_RECORDS_PER_PIECE_IN_BATCH = 4
+
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/)
 
 export const paramSchemas = {
   [RPC.INFO]: z.array(z.unknown()).max(0),
   [RPC.STORE_POINTERS]: z.tuple([z.array(z.unknown()).min(1).max(MAX_POINTERS_PER_RPC)]),
   [RPC.FIND_POINTERS]: z.union([z.tuple([hex64]), z.tuple([hex64, z.literal('closer')])]),
+  [RPC.FIND_POINTERS_MANY]: z.tuple([z.array(hex64).min(1).max(MAX_PIECES_PER_FIND_MANY)]),
   [RPC.STORE_CONTACT]: z.tuple([z.record(z.string(), z.unknown())]),
   [RPC.FIND_CONTACT]: z.tuple([hex64])
 } as const
@@ -93,6 +100,8 @@ export function installPlugin (node: BatKadNode, context: PluginContext): void {
     // As Kademlia's FIND_VALUE: the value, or else closer nodes (the asker needs no directions once it has records).
     return { records, contacts: records.length > 0 ? [] : node.closestContacts(dhtKeyOf(pieceId as PieceId), FIND_POINTERS_CONTACTS, asker) }
   })
+  handler(node, RPC.FIND_POINTERS_MANY, log, ([pieceIds]) =>
+    pieceIds.map(pieceId => context.pointers.get(pieceId as PieceId).slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH)))
   handler(node, RPC.STORE_CONTACT, log, ([info]) => context.contacts.put(info))
   handler(node, RPC.FIND_CONTACT, log, ([nodeId]) => {
     const info = context.contacts.get(nodeId as NodeId)

@@ -130,6 +130,15 @@ export interface Dht {
   /** Verified, unexpired pointer records for a piece, one per holder (the newest), from the closest nodes. */
   findPointers: (pieceId: PieceId, options?: FindPointersOptions) => Promise<PointerRecord[]>
 
+  /**
+   * `findPointers(id, { fast: true })` for many pieces at once, with the first hop batched: each
+   * piece is asked of the two closest peers this node knows, with one FIND_POINTERS_MANY per peer
+   * for all the pieces it should answer; only pieces that found no records that way get a lookup
+   * of their own. A download locating a few segments' pieces makes a handful of requests instead
+   * of a few per piece. Any holder will do: at most MAX_RECORDS_PER_PIECE_IN_BATCH per piece.
+   */
+  findPointersMany: (pieceIds: readonly PieceId[], options?: AbortOptions) => Promise<Map<PieceId, PointerRecord[]>>
+
   /** Peers in the routing table right now. */
   peers: () => DhtPeer[]
 

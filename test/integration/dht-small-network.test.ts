@@ -99,6 +99,42 @@ describe('DHT in a network smaller than K', () => {
     assert.deepEqual(found.map(r => r.holder).sort(), [a.id, b.id].sort())
   })
 
+  test('findPointersMany: a download batch\'s pieces found with a few batched requests, as findPointers finds them', async () => {
+    const holders = [generateIdentity(), generateIdentity()]
+    const pieces = Array.from({ length: 40 }, randomPiece)
+    const records = pieces.flatMap((id, i) => holders.slice(0, 1 + (i % 2)).map(h => signPointer(h, id, { ttlMs: 60_000 })))
+    for (let i = 0; i < records.length; i += 32) assert.equal((await net.nodes[1]!.dht.publishPointers(records.slice(i, i + 32))).failed, 0)
+    const reader = net.nodes[5]!.dht
+    const counts = countRequests(reader)
+    const nobody = randomPiece()
+    const found = await reader.findPointersMany([...pieces, nobody])
+    assert.deepEqual([...found.keys()], [...pieces, nobody], 'one entry per piece, in the order asked')
+    pieces.forEach((id, i) => {
+      assert.deepEqual(found.get(id)?.map(r => r.holder).sort(), holders.slice(0, 1 + (i % 2)).map(h => h.id).sort(), `piece ${i}`)
+    })
+    assert.deepEqual(found.get(nobody), [])
+    // 41 pieces to their 2 closest peers, ≤ 16 per request: at most ceil(82 / 16) + one per peer.
+    const batched = counts.get('BATCHAIN_FIND_POINTERS_MANY') ?? 0
+    assert.ok(batched >= 6 && batched <= 6 + 7, `sent ${batched} FIND_POINTERS_MANY`)
+    // Only the piece nobody holds went on to a lookup of its own.
+    assert.ok((counts.get('BATCHAIN_FIND_POINTERS') ?? 0) <= 8, `sent ${counts.get('BATCHAIN_FIND_POINTERS')} FIND_POINTERS`)
+    await assert.rejects(reader.findPointersMany(['not a piece id' as PieceId]), /piece ids/)
+  })
+
+  test('findPointersMany: a piece whose record sits only on a far node is still found (its own lookup after the batch)', async () => {
+    const id = randomPiece()
+    const holder = generateIdentity()
+    const reader = net.nodes[4]!.dht
+    // The farthest node from the piece (not counting the reader): the batch asks the two closest.
+    const far = bruteForceClosest(net.nodes.filter(n => n.dht !== reader), id.slice(0, 40) as DhtKey, 8).at(-1)!
+    const target = net.nodes.find(n => n.dht.key === far)!.dht
+    const kad = (net.nodes[7]!.dht as unknown as { kad: { request: (m: string, p: unknown, t: { key: string, host: string, port: number }) => Promise<{ result: unknown }> } }).kad
+    const { result } = await kad.request('BATCHAIN_STORE_POINTERS', [[signPointer(holder, id, { ttlMs: 60_000 })]], { key: target.key, ...target.address() })
+    assert.deepEqual(result, ['stored'])
+    const found = await reader.findPointersMany([id])
+    assert.deepEqual(found.get(id)?.map(r => r.holder), [holder.id])
+  })
+
   test('a piece nobody holds: the pointer lookup asks every node once and finds nothing', async () => {
     const reader = net.nodes[4]!.dht
     const counts = countRequests(reader)

@@ -62,6 +62,7 @@ function fakeDht (nodes: () => TestNode[]): Dht {
     findNode: unused,
     publishPointers: unused,
     findPointers: unused,
+    findPointersMany: unused,
     peers: () => [],
     stop: async () => {}
   }
