@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { toPieceId, type PieceId } from '../core/ids.js'
+import { encryptSegmentInto } from '../crypto/aead.js'
 import { pieceIdOf } from '../crypto/merkle.js'
 import type { HashReply, HashRequest } from './hash-worker.js'
 
@@ -61,6 +62,30 @@ export class FileHasher {
     }
     const r = await this.request({ op: 'pieces', id: 0, sab: data.buffer, offset: data.byteOffset, shardSize, count })
     return (r.ids ?? []).map(id => toPieceId(id))
+  }
+
+  /**
+   * encryptSegmentInto on the worker (see hash-worker.ts for why), inline without one or when
+   * either buffer is not in shared memory. Both buffers must stay untouched until this resolves.
+   */
+  async seal (key: Uint8Array, index: number, plaintext: Buffer, final: boolean, out: Buffer): Promise<void> {
+    if (this.worker === undefined || !(plaintext.buffer instanceof SharedArrayBuffer) || !(out.buffer instanceof SharedArrayBuffer)) {
+      encryptSegmentInto(key, index, plaintext, final, out)
+      return
+    }
+    await this.request({
+      op: 'seal',
+      id: 0,
+      key,
+      index,
+      final,
+      sab: plaintext.buffer,
+      offset: plaintext.byteOffset,
+      length: plaintext.length,
+      outSab: out.buffer,
+      outOffset: out.byteOffset,
+      outLength: out.length
+    })
   }
 
   async digestFile (): Promise<string> {

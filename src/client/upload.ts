@@ -3,7 +3,7 @@ import { AEAD_TAG_SIZE, DEFAULT_DATA_SHARDS, DEFAULT_PARITY_SHARDS, DEFAULT_SEGM
 import { InvalidArgumentError } from '../core/errors.js'
 import type { PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { encryptSegmentInto, generateKey } from '../crypto/aead.js'
+import { generateKey } from '../crypto/aead.js'
 import { formatCapability } from '../crypto/capability.js'
 import { pieceIdOf } from '../crypto/merkle.js'
 import type { Identity } from '../crypto/keys.js'
@@ -126,12 +126,12 @@ export async function upload (source: AsyncIterable<Uint8Array> | ByteReader, op
     if (unpublished.length > 0) send(unpublished.splice(0))
   }
 
-  const storeSegment = async (seg: Segment): Promise<void> => {
-    const layout = await encodeAndPlace(seg, dataKey, coder, placer, pool, hasher, (id, size) => client.grantFor(id, size), options)
+  const storeSegment = async (sealing: Sealing): Promise<void> => {
+    const layout = await encodeAndPlace(sealing, coder, placer, pool, hasher, (id, size) => client.grantFor(id, size), options)
     publish(layout.placed)
-    layouts[seg.index] = layout.layout
+    layouts[sealing.index] = layout.layout
     bytesStored += layout.bytes
-    done += seg.data.length
+    done += sealing.plainLength
     options.onProgress?.(done)
   }
 
@@ -139,18 +139,19 @@ export async function upload (source: AsyncIterable<Uint8Array> | ByteReader, op
   const inflight = new Set<Promise<void>>()
   let failure: unknown
   try {
-    // reuse: seg.data is hashed and encrypted synchronously below (encodeAndPlace
-    // encrypts before its first await), so it is free by the time the next segment is asked for.
+    // reuse: seg.data is hashed and encrypted (on the hashing thread) before the next segment
+    // is asked for, so the segmenter may refill it then.
     for await (const seg of segment(source, segmentSize, { reuse: true, allocate: size => hasher.allocate(size) })) {
       throwIfAborted(options.signal)
       if (failure !== undefined) break
-      // The file hash (on the hashing thread) runs while this thread encrypts the same bytes.
       const hashed = hasher.updateFile(seg.data)
       size += seg.data.length
-      const task: Promise<void> = storeSegment(seg).catch(err => { failure ??= err }).finally(() => { inflight.delete(task) })
+      const sealing = seal(seg, dataKey, k, k + m, pool, hasher)
+      const task: Promise<void> = storeSegment(sealing).catch(err => { failure ??= err }).finally(() => { inflight.delete(task) })
       inflight.add(task)
-      // The segmenter refills seg.data once we ask for the next segment: the hash must be done.
       await hashed
+      // A failed encryption fails the segment's task (and so the upload); here it only has to be over.
+      await sealing.sealed.catch(() => {})
       if (inflight.size >= concurrency) await Promise.race(inflight)
     }
     await Promise.all(inflight)
@@ -202,20 +203,39 @@ export async function upload (source: AsyncIterable<Uint8Array> | ByteReader, op
   }
 }
 
+/** A segment being encrypted into its pooled buffer (data shards' part), on the hashing thread. */
+interface Sealing {
+  index: number
+  plainLength: number
+  cipherSize: number
+  shardSize: number
+  buffer: Buffer
+  sealed: Promise<void>
+}
+
 /**
- * Encrypts a segment straight into a pooled buffer padded to k*shardSize (no
- * intermediate ciphertext or padding copies), erasure-codes it and places the
- * k+m pieces. Everything up to the first await is synchronous: the caller relies
- * on seg.data being consumed when this returns its promise.
+ * Starts encrypting a segment straight into a pooled buffer padded to k*shardSize (no
+ * intermediate ciphertext or padding copies). seg.data must stay unchanged until `sealed`.
  */
-async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: FileHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions & Pick<UploadOptions, 'exclude'>): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
-  const k = coder.dataShards
-  const n = k + coder.parityShards
+function seal (seg: Segment, dataKey: Buffer, k: number, n: number, pool: BufferPool, hasher: FileHasher): Sealing {
   const cipherSize = seg.data.length + AEAD_TAG_SIZE
   const shardSize = shardSizeFor(cipherSize, k)
+  // Room for the parity too, after the data shards (see encodeAndPlace).
   const buffer = n * shardSize <= pool.size ? pool.take() : hasher.allocate(n * shardSize)
+  const sealed = hasher.seal(dataKey, seg.index, seg.data, seg.final, buffer.subarray(0, k * shardSize))
+  sealed.catch(() => { /* surfaced by encodeAndPlace */ })
+  return { index: seg.index, plainLength: seg.data.length, cipherSize, shardSize, buffer, sealed }
+}
+
+/**
+ * Once a segment is sealed: erasure-codes it and places the k+m pieces.
+ */
+async function encodeAndPlace (sealing: Sealing, coder: ErasureCoder, placer: PiecePlacer, pool: BufferPool, hasher: FileHasher, grantFor: (id: PieceId, size: number) => PutGrant, options: AbortOptions & Pick<UploadOptions, 'exclude'>): Promise<{ layout: SegmentLayout, bytes: number, placed: PlacedPiece[] }> {
+  const k = coder.dataShards
+  const n = k + coder.parityShards
+  const { index, buffer, cipherSize, shardSize } = sealing
+  await sealing.sealed
   const data = buffer.subarray(0, k * shardSize)
-  encryptSegmentInto(dataKey, seg.index, seg.data, seg.final, data)
   // Padding is part of the last shard's bytes (and so of its id): keep it zero, not stale.
   data.fill(0, cipherSize)
   // Parity is written straight after the data shards (no parity allocation or copy), so all
@@ -225,13 +245,13 @@ async function encodeAndPlace (seg: Segment, dataKey: Buffer, coder: ErasureCode
   const ids = await hasher.pieceIds(all, shardSize, n)
   // One signature per piece, reused for every node it is sent to and kept in the manifest for repairs.
   const pieces: PieceToPlace[] = ids.map((id, j) => ({ id, data: all.subarray(j * shardSize, (j + 1) * shardSize), grant: grantFor(id, shardSize) }))
-  const placed: PlacedPiece[] = await placer.place(seg.index, pieces, options.exclude === undefined ? { signal: options.signal } : { signal: options.signal, exclude: options.exclude })
+  const placed: PlacedPiece[] = await placer.place(index, pieces, options.exclude === undefined ? { signal: options.signal } : { signal: options.signal, exclude: options.exclude })
   // Only now, with every piece acknowledged (so no socket still holds a slice of it), may
   // the buffer be reused. On failure it is simply dropped: a put may still be sending it.
   pool.give(buffer)
   return {
     layout: {
-      index: seg.index,
+      index,
       cipherSize,
       shardSize,
       pieces: pieces.map(p => ({ id: p.id, size: shardSize, grant: Buffer.from((p.grant as PutGrant).signature).toString('hex') }))
