@@ -649,10 +649,11 @@ class KadenceDht implements Dht {
       const found = new Map<PieceId, NewestRecords>()
       for (const id of pieceIds) if (!found.has(id)) found.set(id, new NewestRecords(id))
       if (this.role !== 'client') for (const records of found.values()) records.add(this.pointers.get(records.pieceId))
-      // The first hop, batched: each piece to the two closest live peers we know, grouped per peer.
+      // The first hop, batched: each piece to the closest live peer we know (one of the R that hold
+      // its records in a settled network), grouped per peer.
       const perPeer = new Map<DhtKey, { peer: Contact, ids: PieceId[] }>()
       for (const id of found.keys()) {
-        const closest = this.kad.closestContacts(dhtKeyOf(id), 8).filter(c => !this.isDead(c[0], c[1].hostname, c[1].port)).slice(0, 2)
+        const closest = this.kad.closestContacts(dhtKeyOf(id), 8).filter(c => !this.isDead(c[0], c[1].hostname, c[1].port)).slice(0, 1)
         for (const peer of closest) {
           const entry = perPeer.get(peer[0]) ?? { peer, ids: [] }
           entry.ids.push(id)

@@ -132,7 +132,7 @@ export interface Dht {
 
   /**
    * `findPointers(id, { fast: true })` for many pieces at once, with the first hop batched: each
-   * piece is asked of the two closest peers this node knows, with one FIND_POINTERS_MANY per peer
+   * piece is asked of the closest peer this node knows, with one FIND_POINTERS_MANY per peer
    * for all the pieces it should answer; only pieces that found no records that way get a lookup
    * of their own. A download locating a few segments' pieces makes a handful of requests instead
    * of a few per piece. Any holder will do: at most MAX_RECORDS_PER_PIECE_IN_BATCH per piece.
