@@ -12,12 +12,15 @@ import { decodeMeta } from './meta-format.js'
  * from what is actually on disk, so capacity accounting never trusts a counter that a
  * crash could have left stale.
  *
- * Given the put order (data renamed in, then metadata renamed in as the commit point;
- * see disk-store.ts), the possible leftovers are:
+ * Given the put order (data and metadata renamed in, then one directory fsync as the commit
+ * point; see disk-store.ts), the possible leftovers are:
  * - anything in tmp/ — an unfinished put or metadata rewrite → removed;
- * - a data file without metadata — crash between the two renames, or during a delete → removed;
- * - metadata without a data file, metadata that does not parse or checksum, or a data file
- *   whose length differs from the metadata — damage from outside our order → removed.
+ * - a data file without metadata — crash before a put's commit (or between its renames), or
+ *   during a delete → removed;
+ * - metadata without a data file — crash before a put's commit, the renames having reached
+ *   the disk out of order; or damage → removed;
+ * - metadata that does not parse or checksum, or a data file whose length differs from the
+ *   metadata — damage from outside our order → removed.
  * Removal goes metadata first, then data (the delete order), so a crash during recovery
  * leaves only states recovery handles. Names we did not create are left alone.
  */

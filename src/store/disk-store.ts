@@ -33,10 +33,12 @@ import { checkAuditIndices, checkPieceSize, resolveRange, toOwner, withOwner } f
  *   3. fsync the data and, at the same time, write tmp/<id>.<rand>.meta and fsync it
  *      (both are temp files: neither is visible until step 4/5, so their order does not matter;
  *      what matters is that both are durable before the first rename)
- *   4. rename the data into pieces/xx/<id>; fsync pieces/xx    (crash after: orphan data → removed at open)
- *   5. rename the metadata into pieces/xx/<id>.meta; fsync pieces/xx    ← commit point
+ *   4. rename the data into pieces/xx/<id>, then the metadata into pieces/xx/<id>.meta
+ *   5. fsync pieces/xx    ← commit point: both renames durable; only now is the put acknowledged
  *   6. index the piece, count it as used, release the reservation
- * The fsync between 4 and 5 guarantees a durable metadata file implies a durable data file.
+ * A crash before 5 can leave either file without the other (nothing orders the two renames on
+ * disk): open-time recovery removes both kinds of orphan, and the piece was never acknowledged.
+ * One directory fsync per put, not one per rename.
  * Owner changes rewrite the metadata the same way (temp, fsync, rename over, fsync dir).
  * Delete: unlink metadata (un-commit), unlink data, fsync the directory.
  * Open (disk-recovery.ts) empties tmp/, drops pieces without valid metadata or of the
@@ -339,6 +341,7 @@ class DiskPieceStore implements PieceStore {
     const tempMeta = this.layout.tempPath(id, 'meta')
     const dataPath = this.layout.dataPath(id)
     let dataRenamed = false
+    let metaRenamed = false
     let leafHashes: Buffer[]
     try {
       const hasher = new MerkleHasher(this.leafSize)
@@ -394,16 +397,18 @@ class DiskPieceStore implements PieceStore {
       await fsStep('Cannot commit piece', async () => {
         await rename(tempData, dataPath)
         dataRenamed = true
-        if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
         await rename(tempMeta, this.layout.metaPath(id))
+        metaRenamed = true
+        if (this.fsync) await fsyncDir(this.layout.prefixDir(id))
       })
-      // Committed. From here on the piece exists even if the directory fsync below fails.
+      // Committed.
       this.index.set(id, size)
       this.capacity.addPiece(size)
-      if (this.fsync) await fsyncDir(this.layout.prefixDir(id)).catch(() => {})
     } catch (err) {
       await removeQuietly(tempData)
       await removeQuietly(tempMeta)
+      // Not committed: metadata first, then data (the delete order, which recovery expects).
+      if (metaRenamed && !this.index.has(id)) await removeQuietly(this.layout.metaPath(id))
       if (dataRenamed && !this.index.has(id)) await removeQuietly(dataPath)
       throw err
     }
