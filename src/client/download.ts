@@ -3,6 +3,7 @@ import { abortReason, type AbortOptions } from '../core/abort.js'
 import { AEAD_TAG_SIZE } from '../core/constants.js'
 import { CapabilityLacksKeyError, ConnectionClosedError, DecryptionError, FileHashMismatchError, InvalidManifestError, NotEnoughPiecesError } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
+import { decryptSegmentInto } from '../crypto/aead.js'
 import type { Capability } from '../crypto/capability.js'
 import { createErasureCoder } from '../erasure/index.js'
 import { openSealed, type Manifest } from '../manifest/index.js'
@@ -76,8 +77,7 @@ export async function download (capability: Capability, output: Writable, option
     // whatever the file size.
     const maxShard = manifest.segments.reduce((max, s) => Math.max(max, s.shardSize), 0)
     const maxPlain = manifest.segments.reduce((max, s) => Math.max(max, s.cipherSize - AEAD_TAG_SIZE), 0)
-    // Both in memory the hashing thread can read: it decrypts too (FileHasher.open).
-    const piecePool = new BufferPool(maxShard, concurrency * (coder.dataShards + extra), size => hasher.allocate(size))
+    const piecePool = new BufferPool(maxShard, concurrency * (coder.dataShards + extra))
     const plainPool = new BufferPool(maxPlain, concurrency + 2, size => hasher.allocate(size))
     let averageMs = 0
 
@@ -120,7 +120,7 @@ export async function download (capability: Capability, output: Writable, option
         const buffer = plainPool.take()
         try {
           const parts = cipherParts(shards.data, layout.cipherSize)
-          const n = await hasher.open(sealed.dataKey, index, parts, index === last, buffer)
+          const n = decryptSegmentInto(sealed.dataKey, index, parts, index === last, buffer)
           const ms = performance.now() - started
           averageMs = averageMs === 0 ? ms : 0.8 * averageMs + 0.2 * ms
           return { plain: buffer.subarray(0, n), buffer }

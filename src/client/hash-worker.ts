@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
-import { errorCode } from '../core/errors.js'
-import { decryptSegmentInto, encryptSegmentInto } from '../crypto/aead.js'
+import { encryptSegmentInto } from '../crypto/aead.js'
 import { pieceIdOf } from '../crypto/merkle.js'
 
 /**
@@ -18,11 +17,8 @@ export type HashRequest =
   | { op: 'pieces', id: number, sab: SharedArrayBuffer, offset: number, shardSize: number, count: number }
   | { op: 'digest', id: number }
   | { op: 'seal', id: number, key: Uint8Array, index: number, final: boolean, sab: SharedArrayBuffer, offset: number, length: number, outSab: SharedArrayBuffer, outOffset: number, outLength: number }
-  | { op: 'open', id: number, key: Uint8Array, index: number, final: boolean, parts: SharedSlice[], outSab: SharedArrayBuffer, outOffset: number, outLength: number }
 
-export interface SharedSlice { sab: SharedArrayBuffer, offset: number, length: number }
-
-export type HashReply = { id: number, ids?: string[], hex?: string, length?: number, error?: string, code?: string }
+export type HashReply = { id: number, ids?: string[], hex?: string, error?: string }
 
 const port = parentPort
 if (port !== null) {
@@ -36,10 +32,6 @@ if (port !== null) {
         const ids: string[] = []
         for (let j = 0; j < m.count; j++) ids.push(pieceIdOf(new Uint8Array(m.sab, m.offset + j * m.shardSize, m.shardSize)))
         port.postMessage({ id: m.id, ids } satisfies HashReply)
-      } else if (m.op === 'open') {
-        const parts = m.parts.map(p => new Uint8Array(p.sab, p.offset, p.length))
-        const length = decryptSegmentInto(m.key, m.index, parts, m.final, new Uint8Array(m.outSab, m.outOffset, m.outLength))
-        port.postMessage({ id: m.id, length } satisfies HashReply)
       } else if (m.op === 'seal') {
         encryptSegmentInto(m.key, m.index, new Uint8Array(m.sab, m.offset, m.length), m.final, new Uint8Array(m.outSab, m.outOffset, m.outLength))
         port.postMessage({ id: m.id } satisfies HashReply)
@@ -47,7 +39,7 @@ if (port !== null) {
         port.postMessage({ id: m.id, hex: file.digest('hex') } satisfies HashReply)
       }
     } catch (err) {
-      port.postMessage({ id: m.id, error: (err as Error).message, code: errorCode(err) } satisfies HashReply)
+      port.postMessage({ id: m.id, error: (err as Error).message } satisfies HashReply)
     }
   })
 }

@@ -1,8 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { toPieceId, type PieceId } from '../core/ids.js'
-import { DecryptionError } from '../core/errors.js'
-import { decryptSegmentInto, encryptSegmentInto } from '../crypto/aead.js'
+import { encryptSegmentInto } from '../crypto/aead.js'
 import { pieceIdOf } from '../crypto/merkle.js'
 import type { HashReply, HashRequest } from './hash-worker.js'
 
@@ -30,8 +29,7 @@ export class FileHasher {
       this.worker.on('message', (r: HashReply) => {
         const w = this.waiting.get(r.id)
         this.waiting.delete(r.id)
-        // A failed authentication keeps its class: the download tells bad pieces from a bad key by it.
-        if (r.error !== undefined) w?.reject(r.code === new DecryptionError().code ? new DecryptionError(r.error) : new Error(`hash worker: ${r.error}`))
+        if (r.error !== undefined) w?.reject(new Error(`hash worker: ${r.error}`))
         else w?.resolve(r)
       })
       this.worker.on('error', err => { this.fail(err) })
@@ -88,28 +86,6 @@ export class FileHasher {
       outOffset: out.byteOffset,
       outLength: out.length
     })
-  }
-
-  /**
-   * decryptSegmentInto on the worker, for a download (the decipher's output buffers, too, are
-   * garbage in the worker's heap); inline without one or when any buffer is not in shared memory
-   * (a decoded segment's rebuilt shards). Resolves the plaintext length; DecryptionError as inline.
-   */
-  async open (key: Uint8Array, index: number, parts: readonly Buffer[], final: boolean, out: Buffer): Promise<number> {
-    const shared = (b: Buffer): boolean => b.buffer instanceof SharedArrayBuffer
-    if (this.worker === undefined || !shared(out) || !parts.every(shared)) return decryptSegmentInto(key, index, parts, final, out)
-    const r = await this.request({
-      op: 'open',
-      id: 0,
-      key,
-      index,
-      final,
-      parts: parts.map(p => ({ sab: p.buffer as SharedArrayBuffer, offset: p.byteOffset, length: p.length })),
-      outSab: out.buffer as SharedArrayBuffer,
-      outOffset: out.byteOffset,
-      outLength: out.length
-    })
-    return r.length as number
   }
 
   async digestFile (): Promise<string> {
