@@ -11,7 +11,7 @@ import type { PieceId } from '../../src/core/ids.js'
 import { formatCapability } from '../../src/crypto/capability.js'
 import { generateIdentity, sign } from '../../src/crypto/keys.js'
 import { pieceIdOf } from '../../src/crypto/merkle.js'
-import { FrameDecoder, Op, encodeFrameHead, deleteSigningBytes, parseHeader, putSigningBytes, type DecoderEvent } from '../../src/protocol/index.js'
+import { FrameDecoder, Op, Res, encodeFrameHead, deleteSigningBytes, parseHeader, putSigningBytes, type DecoderEvent } from '../../src/protocol/index.js'
 import { PeerConnection, PieceClient, parseContact, type Contact } from '../../src/transfer/index.js'
 import { isCI, requirePrerequisite } from '../helpers/ci.js'
 import { runCli } from '../helpers/cli.js'
@@ -127,6 +127,23 @@ describe('bad input: refused clearly, nothing lost, everyone else still served',
     assert.deepEqual((await client.has(contact, [wrongId])).have, [false])
     // The same pooled connection keeps working after the refusal.
     assert.equal((await client.put(contact, pieceIdOf(data), data)).created, true)
+    await assertHealthy()
+  })
+
+  test('a DATA body longer or shorter than the size its PUT announced: INVALID_ARGUMENT, nothing kept, the connection stays in step', async () => {
+    for (const delta of [1, -1]) {
+      const data = randomBytes(64 * KiB)
+      const id = pieceIdOf(data)
+      const put = encodeFrameHead(Op.Put, { id, size: data.length, owner: owner.publicKey, signature: sign(owner, putSigningBytes(id, data.length)) })
+      const body = delta > 0 ? Buffer.concat([data, Buffer.from([7])]) : data.subarray(0, data.length - 1)
+      // Sent at once, without waiting for CONTINUE, then a PING: its answer shows the node read
+      // exactly the announced body and is back at a frame boundary.
+      const events = await raw(contact, Buffer.concat([put, encodeFrameHead(Op.Data, {}, body.length), body, encodeFrameHead(Op.Ping, {})]), { closeAfterMs: 1500 })
+      assert.deepEqual(errorCodes(events), ['BATCHAIN_ERR_INVALID_ARGUMENT'], `delta ${delta}`)
+      const types = events.flatMap(e => e.kind === 'frame' ? [e.frame.type] : [])
+      assert.deepEqual(types.slice(-2), [Op.Error, Res.Ping], `delta ${delta}: ${types.join(',')}`)
+      assert.deepEqual((await client.has(contact, [id])).have, [false])
+    }
     await assertHealthy()
   })
 
