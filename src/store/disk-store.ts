@@ -104,8 +104,14 @@ export async function createDiskStore (init: DiskStoreInit, options: AbortOption
   }
 }
 
-/** Bytes gathered before one write to a piece file (rounded down to whole leaves). */
-const WRITE_BATCH = 512 * 1024
+/**
+ * Bytes gathered before one write to a piece file (rounded down to whole leaves): a default piece
+ * (2 MiB and a few bytes, from an 8 MiB segment with 4+2) in one write. With O_DIRECT every write is
+ * a device request (on a VM a notification that exits to the host, and a completion interrupt);
+ * 512 KiB batches made four per piece, and the upload's six nodes spent ~2 CPU-s per GiB more
+ * (upload 175 -> 201 MB/s in the same probe).
+ */
+const WRITE_BATCH = 2 * 1024 * 1024 + 16 * 1024
 /**
  * Bytes per read when serving a piece: a 2 MiB piece goes out in 4 reads and socket writes
  * instead of 32 at the stream default (64 KiB), each of which is a thread-pool round trip,
