@@ -10,7 +10,7 @@ import { AbortError, DhtInvalidNodeInfoError, DhtJoinError, DhtRpcError, DhtStop
 import { isNodeId, isPieceId, type NodeId, type PieceId } from '../core/ids.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { VERSION } from '../core/version.js'
-import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
+import { checkPointer, preverifyPointers, type PointerRecord } from '../crypto/pointer.js'
 import { ContactStore } from './contact-store.js'
 import { BatKadNode, type RpcTarget } from './kadence-node.js'
 import { bucketIndex, compareDistance, dhtKeyOf, isDhtKey, KEY_BITS, keyBytes, randomKeyInBucket, sortByDistance } from './keys.js'
@@ -668,11 +668,11 @@ class KadenceDht implements Dht {
             try {
               const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], { key: peer[0], host: peer[1].hostname, port: peer[1].port }, { signal })
               if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
+              const lists = result.map((list: unknown) => Array.isArray(list) ? list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH) : [])
+              // Signatures checked on the thread pool, not on the event loop a download needs.
+              await preverifyPointers(lists.flat())
               const now = Date.now()
-              batch.forEach((id, j) => {
-                const list: unknown = result[j]
-                if (Array.isArray(list)) found.get(id)?.add(list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH), now)
-              })
+              batch.forEach((id, j) => { found.get(id)?.add(lists[j] as unknown[], now) })
             } catch (err) {
               if (signal.aborted) throw err
               // A peer that does not know the RPC (an older node) answers with an error: it stays.

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import type { PieceId } from '../../../src/core/ids.js'
 import { generateIdentity, sign, verifySignature } from '../../../src/crypto/keys.js'
-import { checkPointer, signPointer } from '../../../src/crypto/pointer.js'
+import { checkPointer, preverifyPointers, signPointer } from '../../../src/crypto/pointer.js'
 
 const pieceId = randomBytes(32).toString('hex') as PieceId
 
@@ -58,4 +58,17 @@ describe('verifySignature with cached keys', () => {
     assert.equal(verifySignature(id.publicKey, data, sign(id, data).subarray(0, 63)), false)
     assert.equal(verifySignature(id.publicKey, data, Buffer.alloc(64)), false)
   })
+})
+
+test('preverifyPointers (thread pool) accepts what checkPointer accepts and leaves forgeries to be refused', async () => {
+  const holder = generateIdentity()
+  const other = generateIdentity()
+  const good = Array.from({ length: 20 }, () => signPointer(holder, randomBytes(32).toString('hex') as PieceId, { ttlMs: 60_000 }))
+  const forged = good.slice(0, 5).map(r => ({ ...r, signature: signPointer(other, r.pieceId, { ttlMs: 60_000 }).signature }))
+  const tampered = good.slice(5, 10).map(r => ({ ...r, expiresAt: r.expiresAt + 1 }))
+  const garbage: unknown[] = [null, 'x', 42, {}, { ...good[0], publicKey: 'AAAA' }]
+  await preverifyPointers([...good, ...forged, ...tampered, ...garbage])
+  for (const r of good) assert.deepEqual(checkPointer(r), { ok: true })
+  for (const r of [...forged, ...tampered]) assert.deepEqual(checkPointer(r), { ok: false, reason: 'bad signature' })
+  for (const r of garbage) assert.equal(checkPointer(r).ok, false)
 })
