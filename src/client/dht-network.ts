@@ -32,7 +32,7 @@ export function dhtNetwork (options: DhtNetworkOptions): StorageNetwork {
   const log = options.logger ?? createLogger('dht-network')
   const locator = new DhtLocator(options.dht, { concurrency: options.concurrency, holderTtlMs: options.holderTtlMs, logger: log })
   return {
-    createPlacer: (client, placerLog, { hedge }) => new DhtPlacer(options.dht, client, placerLog, hedge === false ? { ...options.placer, hedgeFactor: Number.POSITIVE_INFINITY } : options.placer),
+    createPlacer: (client, placerLog, { hedge, dataShards }) => new DhtPlacer(options.dht, client, placerLog, { ...options.placer, ...(hedge === false ? { hedgeFactor: Number.POSITIVE_INFINITY } : {}), ...(dataShards === undefined ? {} : { dataShards }) }),
     manifestTargets: async (manifestId, count, abort) => {
       const infos = await options.dht.storageNodesNear(dhtKeyOf(manifestId), { count, signal: abort?.signal })
       return infos.flatMap(info => info.piece === undefined ? [] : [{ host: info.piece.host, port: info.piece.port }])

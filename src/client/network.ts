@@ -15,9 +15,10 @@ export interface StorageNetwork {
   /**
    * A placer for one upload (it remembers the nodes that failed during that upload). `hedge: false`
    * turns off hedged transfers, which can leave a piece on two nodes when both copies finish at
-   * once: repair wants exactly one new copy of each rebuilt piece.
+   * once: repair wants exactly one new copy of each rebuilt piece. `dataShards`: the first pieces
+   * of a segment that downloads read (a DHT placer spreads them evenly over its nodes).
    */
-  createPlacer: (client: PieceClient, log: Logger, options: { piecesPerSegment: number, hedge?: boolean }) => PiecePlacer
+  createPlacer: (client: PieceClient, log: Logger, options: { piecesPerSegment: number, dataShards?: number, hedge?: boolean }) => PiecePlacer
   /** Nodes to hold whole copies of the manifest, best first; may return fewer than `count`. */
   manifestTargets: (manifestId: PieceId, count: number, options?: AbortOptions) => Promise<Contact[]>
   /** Finds which nodes hold which pieces. */

@@ -89,7 +89,7 @@ export async function upload (source: AsyncIterable<Uint8Array> | ByteReader, op
   const network = options.network ?? staticNetwork(options.nodes ?? [], client, log)
   let placer: PiecePlacer
   try {
-    placer = network.createPlacer(client, log, { piecesPerSegment: k + m })
+    placer = network.createPlacer(client, log, { piecesPerSegment: k + m, dataShards: k })
   } catch (err) {
     if (options.client === undefined) client.close()
     throw err

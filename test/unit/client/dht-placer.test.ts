@@ -108,6 +108,28 @@ describe('assign', () => {
     assert.deepEqual(out.map(o => o.primary?.info.nodeId), ['a', 'd', 'b'])
   })
 
+  test('data shards go to the least-loaded of the piece\'s n closest free candidates, closest first on ties; parity stays closest', () => {
+    const [a, b, d, e] = [c('a'), c('b'), c('d'), c('e')]
+    const load = new Map([['a', 5], ['b', 1], ['d', 1], ['e', 0]])
+    const out = assign([[a, b, d, e], [a, b, d, e], [a, b, d, e]], { dataShards: 2, dataLoad: id => load.get(id) ?? 0 })
+    // Piece 0 looks at its 3 closest (a, b, d): b and d tie, b is closer. Piece 1 at a, d, e: e.
+    // The parity piece takes the closest left: a.
+    assert.deepEqual(out.map(o => o.primary?.info.nodeId), ['b', 'e', 'a'])
+  })
+
+  test('over many segments with random distances, every node serves its share of data shards (±1)', () => {
+    const ids = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5']
+    const load = new Map<string, number>()
+    for (let segment = 0; segment < 128; segment++) {
+      const lists = Array.from({ length: 6 }, () => [...ids].sort(() => Math.random() - 0.5).map(id => c(id)))
+      const out = assign(lists, { dataShards: 4, dataLoad: id => load.get(id) ?? 0 })
+      for (const o of out.slice(0, 4)) load.set(o.primary!.info.nodeId, (load.get(o.primary!.info.nodeId) ?? 0) + 1)
+      assert.equal(new Set(out.map(o => o.primary?.info.nodeId)).size, 6, 'distinct nodes within a segment')
+    }
+    const counts = ids.map(id => load.get(id) ?? 0)
+    assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `data shards per node: ${counts.join(', ')}`)
+  })
+
   test('a piece with no free candidate gets none (the placer borrows from the segment pool)', () => {
     const a = c('a')
     assert.equal(assign([[a], [a]])[1]?.primary, undefined)
