@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { errorCode, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
+import { preverifyPointers } from '../crypto/pointer.js'
 import type { Logger } from '../core/logger.js'
 import type { ContactStore } from './contact-store.js'
 import { dhtKeyOf } from './keys.js'
@@ -76,11 +77,16 @@ function handler<M extends Method> (node: BatKadNode, method: M, log: Logger, fn
       response.error(`Invalid params for ${method}: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(), -32602, { code: 'BATCHAIN_ERR_DHT_BAD_REQUEST' })
       return
     }
-    try {
-      response.send(fn(parsed.data as z.infer<(typeof paramSchemas)[M]>, request.contact[0]))
-    } catch (err) {
+    const fail = (err: unknown): void => {
       log.warn({ method, err: errorMessage(err) }, 'DHT RPC handler failed')
       response.error(errorMessage(err), -32000, { code: errorCode(err) })
+    }
+    try {
+      const result = fn(parsed.data as z.infer<(typeof paramSchemas)[M]>, request.contact[0])
+      if (result instanceof Promise) result.then(value => { response.send(value) }, fail)
+      else response.send(result)
+    } catch (err) {
+      fail(err)
     }
   })
 }
@@ -90,7 +96,10 @@ export function installPlugin (node: BatKadNode, context: PluginContext): void {
   const { logger: log } = context
   handler(node, RPC.INFO, log, () => context.info())
   if (context.role === 'client') return
-  handler(node, RPC.STORE_POINTERS, log, ([records]) => {
+  handler(node, RPC.STORE_POINTERS, log, async ([records]) => {
+    // Signatures verified on the thread pool first (the store's own check is then a cache hit):
+    // a node in an uploader's neighbourhood checks every record of the upload.
+    await preverifyPointers(records)
     const now = Date.now()
     return records.map(record => context.pointers.put(record, now))
   })
