@@ -8,6 +8,7 @@ import { formatCapability } from '../crypto/capability.js'
 import { pieceIdOf } from '../crypto/merkle.js'
 import type { Identity } from '../crypto/keys.js'
 import type { PointerRecord } from '../crypto/pointer.js'
+import { MAX_POINTERS_PER_RPC } from '../dht/plugin.js'
 import { createErasureCoder, shardSizeFor, type ErasureCoder } from '../erasure/index.js'
 import { encodeManifest, sealInfo, type Manifest, type SegmentLayout } from '../manifest/index.js'
 import { PieceClient, type Contact, type PutGrant } from '../transfer/index.js'
@@ -18,8 +19,8 @@ import { BufferPool } from './buffer-pool.js'
 import { FileHasher } from './hasher.js'
 import { segment, type ByteReader, type Segment } from './segmenter.js'
 
-/** Pointer records published together: a DHT STORE_POINTERS request carries up to 32. */
-const PUBLISH_BATCH = 32
+/** Pointer records published together: one DHT STORE_POINTERS request per replica per batch. */
+const PUBLISH_BATCH = MAX_POINTERS_PER_RPC
 
 export interface UploadOptions extends AbortOptions {
   /** Where pieces go: the DHT or a fixed list. One of `network` and `nodes` is required. */

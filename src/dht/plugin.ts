@@ -15,7 +15,7 @@ import type { NodeInfo, NodeRole } from './types.js'
  * | method | params | result |
  * | --- | --- | --- |
  * | BATCHAIN_INFO | [] | this node's signed NodeInfo (BatNode contact, capacity, free, version, reachability) |
- * | BATCHAIN_STORE_POINTERS | [records (1..32)] | one outcome per record: stored, unchanged, stale, full, invalid |
+ * | BATCHAIN_STORE_POINTERS | [records (1..64)] | one outcome per record: stored, unchanged, stale, full, invalid |
  * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder |
  * | BATCHAIN_FIND_POINTERS | [pieceId, 'closer'] | { records, contacts }: the records, or when it holds none this node's K closest contacts to the piece's key (Kademlia FIND_VALUE: one round trip serves the lookup and the answer) |
  * | BATCHAIN_FIND_POINTERS_MANY | [pieceIds (1..16)] | one list per piece: its newest records (at most 4: any holder will do), [] when it holds none |
@@ -37,7 +37,7 @@ export const RPC = {
 } as const
 
 /** Pointer records per STORE_POINTERS request (≈ 350 bytes each: a batch stays well inside a datagram). */
-export const MAX_POINTERS_PER_RPC = 32
+export const MAX_POINTERS_PER_RPC = 64
 
 /** Pieces per FIND_POINTERS_MANY request, and records per piece in its answer: 16 × 4 × ≈350 bytes fits a datagram. */
 export const MAX_PIECES_PER_FIND_MANY = 16

@@ -10,7 +10,7 @@ import { signPointer, type PointerRecord } from '../../src/crypto/pointer.js'
 import { BatKadNode } from '../../src/dht/kadence-node.js'
 import { dhtKeyOf } from '../../src/dht/keys.js'
 import { signNodeInfo } from '../../src/dht/node-info.js'
-import { RPC } from '../../src/dht/plugin.js'
+import { MAX_POINTERS_PER_RPC, RPC } from '../../src/dht/plugin.js'
 import type { DhtAddress } from '../../src/dht/types.js'
 import { bruteForceClosest, startDhtNetwork, type DhtNetwork } from '../helpers/dht.js'
 
@@ -92,7 +92,7 @@ describe('DHT bad input', () => {
       [RPC.STORE_POINTERS, []],
       [RPC.STORE_POINTERS, [[]]],
       [RPC.STORE_POINTERS, ['not a list']],
-      [RPC.STORE_POINTERS, [Array.from({ length: 33 }, () => record)]],
+      [RPC.STORE_POINTERS, [Array.from({ length: MAX_POINTERS_PER_RPC + 1 }, () => record)]],
       [RPC.FIND_POINTERS, []],
       [RPC.FIND_POINTERS, ['zz']],
       [RPC.FIND_POINTERS, [pieceId.toUpperCase()]],
