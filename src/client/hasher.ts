@@ -6,12 +6,11 @@ import { pieceIdOf } from '../crypto/merkle.js'
 import type { HashReply, HashRequest } from './hash-worker.js'
 
 /**
- * Hashing of a transfer: the whole-file SHA-256 (in order) and, for an upload, the piece
- * ids of each segment. With a worker, that work (2.5 hash passes over the file's bytes
- * with 4+2 on upload, one on download) runs on a second core while the main thread
- * reads, encrypts and sends, or decrypts and writes; it needs the bytes in
- * SharedArrayBuffer memory (`allocate`). Buffers not in shared memory, or no worker,
- * are hashed inline.
+ * The crypto thread of a transfer: the whole-file SHA-256 (in order) and, for an upload,
+ * each segment's encryption and piece ids. With a worker, that work runs on a second core
+ * while the main thread reads, codes and sends (upload) or decrypts and writes (download);
+ * it needs the bytes in SharedArrayBuffer memory (`allocate`). Buffers not in shared
+ * memory, or no worker, are handled inline.
  */
 export class FileHasher {
   private readonly worker: Worker | undefined
@@ -76,7 +75,8 @@ export class FileHasher {
     await this.request({
       op: 'seal',
       id: 0,
-      key,
+      // A copy: structured cloning a view would send its whole backing buffer along.
+      key: Uint8Array.from(key),
       index,
       final,
       sab: plaintext.buffer,
