@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import pLimit from 'p-limit'
 import { z } from 'zod'
-import { throwIfAborted, type AbortOptions } from '../core/abort.js'
+import { raceSignal, throwIfAborted, type AbortOptions } from '../core/abort.js'
 import { PROTOCOL_VERSION } from '../core/constants.js'
 import { AbortError, DhtInvalidNodeInfoError, DhtJoinError, DhtRpcError, DhtStoppedError, InvalidArgumentError, errorMessage } from '../core/errors.js'
 import { isNodeId, isPieceId, type NodeId, type PieceId } from '../core/ids.js'
@@ -35,6 +35,8 @@ const MAX_LOOKUP_COUNT = 200
  * wait a full RPC deadline for it again. Keyed by address, so a node back on a new port is not affected.
  */
 const DEAD_CONTACT_MS = 30_000
+/** Least time between two attempts to refill an empty routing table from the seeds (see reseed). */
+const RESEED_MIN_MS = 1000
 
 const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability: 'direct' })
 
@@ -77,6 +79,10 @@ class KadenceDht implements Dht {
   private readonly limit: ReturnType<typeof pLimit>
   private readonly settings: Required<Pick<DhtOptions, 'alpha' | 'replication' | 'concurrency' | 'infoCacheMs' | 'sweepIntervalMs' | 'contactRefreshMs' | 'bucketRefreshMs'>>
   private remembered: Contact[] = []
+  /** Where the last successful join got in: its seeds and the remembered peers that answered (see reseed). */
+  private seeds: DhtAddress[] = []
+  private reseeding: Promise<Contact[]> | undefined
+  private lastReseed = 0
   private maintenanceStarted = false
   private stopping: Promise<void> | undefined
 
@@ -189,42 +195,17 @@ class KadenceDht implements Dht {
 
   async join (seeds: readonly DhtAddress[], options: AbortOptions = {}): Promise<{ contacted: number }> {
     return await this.guard(options, async signal => {
-      const targets: RpcTarget[] = []
-      const seen = new Set<string>([`${this.address().host}:${this.address().port}`])
-      const addTarget = (t: RpcTarget): void => {
-        const id = `${t.host}:${t.port}`
-        if (seen.has(id)) return
-        seen.add(id)
-        targets.push(t)
-      }
-      for (const seed of seeds) {
-        try {
-          addTarget(await this.resolve(seed, signal))
-        } catch (err) {
-          if (signal.aborted) throw err
-          this.log.warn({ seed: `${seed.host}:${seed.port}`, err: errorMessage(err) }, 'DHT seed address unusable; skipped')
-        }
-      }
-      for (const [key, info] of this.remembered) addTarget({ key, host: info.hostname, port: info.port })
-
-      const answered: Contact[] = []
-      const failures: string[] = []
-      await Promise.all(targets.map(async target => await this.limit(async () => {
-        try {
-          const { sender } = await this.infoFrom(target, signal)
-          answered.push(sender)
-        } catch (err) {
-          if (signal.aborted) return
-          failures.push(`${target.host}:${target.port}: ${errorMessage(err)}`)
-          this.log.warn({ peer: `${target.host}:${target.port}`, err: errorMessage(err) }, 'DHT seed or remembered peer did not answer; skipped')
-        }
-      })))
+      const remembered = this.remembered.map(([key, info]) => ({ key, host: info.hostname, port: info.port }))
+      const { answered, failures, tried } = await this.askSeeds([...seeds, ...remembered], signal)
       throwIfAborted(signal)
       if (answered.length === 0) {
-        throw new DhtJoinError(targets.length === 0
+        throw new DhtJoinError(tried === 0
           ? 'Cannot join the DHT: no seeds given and no peers remembered'
-          : `Cannot join the DHT: none of ${targets.length} seeds and remembered peers answered`, { details: { failures: failures.slice(0, 20) } })
+          : `Cannot join the DHT: none of ${tried} seeds and remembered peers answered`, { details: { failures: failures.slice(0, 20) } })
       }
+      const again = new Map<string, DhtAddress>()
+      for (const a of [...seeds, ...answered.map(([, info]) => ({ host: info.hostname, port: info.port }))]) again.set(`${a.host}:${a.port}`, a)
+      this.seeds = [...again.values()]
       this.remembered = []
 
       // Fill the routing table: our own neighbourhood first, then one random key per bucket farther
@@ -240,6 +221,67 @@ class KadenceDht implements Dht {
       }
       return { contacted: answered.length }
     })
+  }
+
+  /**
+   * INFO to each address (seeds and remembered peers; our own skipped, each once): the ones that
+   * answered, as contacts a lookup can start from, and why the others did not. A seed that is down
+   * while others are up costs one RPC deadline and a log line, nothing more.
+   */
+  private async askSeeds (addresses: ReadonlyArray<DhtAddress & { key?: DhtKey }>, signal: AbortSignal): Promise<{ answered: Contact[], failures: string[], tried: number }> {
+    const targets: RpcTarget[] = []
+    const seen = new Set<string>([`${this.address().host}:${this.address().port}`])
+    for (const address of addresses) {
+      try {
+        // A remembered peer's key is known: only that node's answer counts.
+        const target: RpcTarget = { ...await this.resolve(address, signal), ...(address.key === undefined ? {} : { key: address.key }) }
+        const id = `${target.host}:${target.port}`
+        if (seen.has(id)) continue
+        seen.add(id)
+        targets.push(target)
+      } catch (err) {
+        if (signal.aborted) throw err
+        this.log.warn({ seed: `${address.host}:${address.port}`, err: errorMessage(err) }, 'DHT seed address unusable; skipped')
+      }
+    }
+    const answered: Contact[] = []
+    const failures: string[] = []
+    await Promise.all(targets.map(async target => await this.limit(async () => {
+      try {
+        const { sender } = await this.infoFrom(target, signal)
+        answered.push(sender)
+      } catch (err) {
+        if (signal.aborted) return
+        failures.push(`${target.host}:${target.port}: ${errorMessage(err)}`)
+        this.log.warn({ peer: `${target.host}:${target.port}`, err: errorMessage(err) }, 'DHT seed or remembered peer did not answer; skipped')
+      }
+    })))
+    return { answered, failures, tried: targets.length }
+  }
+
+  /**
+   * Contacts to start a lookup from when the routing table is empty. Every peer in it can end up
+   * evicted (each timed out once while this host or the network was overloaded, or cut off), and
+   * a client never refreshes its table: it would stay empty for good and every lookup would find
+   * nothing. So the places the last join got in through are asked again, at most once per
+   * RESEED_MIN_MS, one attempt shared by every lookup waiting; their answers refill the table.
+   */
+  private async reseed (signal: AbortSignal): Promise<Contact[]> {
+    if (this.seeds.length === 0 || this.kad.contacts().length > 0) return []
+    if (this.reseeding === undefined) {
+      if (Date.now() - this.lastReseed < RESEED_MIN_MS) return []
+      this.lastReseed = Date.now()
+      // Every peer failed: more likely our side (a stalled event loop, whose RPC deadlines all
+      // fired at once, or a cut link) than all of them at once. Their dead marks go too, or the
+      // lookups would skip every node the seeds name for DEAD_CONTACT_MS.
+      this.dead.clear()
+      const seeds = this.seeds
+      this.reseeding = this.askSeeds(seeds, this.stopController.signal).then(({ answered }) => {
+        this.log.info({ seeds: seeds.length, answered: answered.length }, 'DHT routing table was empty; asked the seeds again')
+        return answered
+      }).finally(() => { this.reseeding = undefined })
+    }
+    return await raceSignal(this.reseeding, signal)
   }
 
   /**
@@ -293,7 +335,8 @@ class KadenceDht implements Dht {
   }
 
   private async lookup (key: DhtKey, count: number, signal: AbortSignal, extra: readonly Contact[] = []): Promise<LookupResult> {
-    const initial = [...this.kad.closestContacts(key, Math.max(count, K)), ...extra]
+    const known = this.kad.closestContacts(key, Math.max(count, K))
+    const initial = [...(known.length > 0 || extra.length > 0 ? known : await this.reseed(signal)), ...extra]
     const outcome = await iterativeLookup({
       target: key,
       self: this.key,
@@ -397,6 +440,8 @@ class KadenceDht implements Dht {
     if (check.key !== sender[0]) {
       throw new DhtInvalidNodeInfoError(`INFO from ${target.host}:${target.port} is signed for another KadNode identity`, { details: { infoKey: check.key, sender: sender[0] } })
     }
+    // It answered: it is not dead (a seed marked so before a reseed must not be skipped by it).
+    this.dead.delete(`${sender[0]}@${target.host}:${target.port}`)
     if (this.settings.infoCacheMs > 0) {
       if (this.infoCache.size > 10_000) this.infoCache.clear()
       this.infoCache.set(`${target.host}:${target.port}`, { at: Date.now(), info: check.info })
@@ -628,7 +673,7 @@ class KadenceDht implements Dht {
       await iterativeLookup({
         target: key,
         self: this.key,
-        initial: this.kad.closestContacts(key, K),
+        initial: this.kad.contacts().length > 0 ? this.kad.closestContacts(key, K) : await this.reseed(signal),
         count: K,
         // Two in flight, not alpha: the lookup wants two answers with records, and in a
         // neighbourhood that holds them the first two requests usually are those answers.

@@ -274,7 +274,13 @@ export class BatKadNode extends KademliaNode<KadContactInfo> {
         if (outcome.kind === 'result') resolve({ result: outcome.message.result, sender: outcome.sender })
       }
       this.inflight.set(id, { target, settle: finish })
-      const timer = setTimeout(() => { finish(new DhtTimeoutError(`${method} to ${target.host}:${target.port} timed out after ${timeoutMs} ms`)) }, timeoutMs)
+      // The deadline is checked once more after the next poll phase: when the event loop was
+      // blocked past it (a long synchronous task), the answer may already sit in the socket, and
+      // timers run before I/O. Without this every request in flight would time out at once and
+      // every peer that answered would be evicted.
+      const timer = setTimeout(() => {
+        setImmediate(() => { finish(new DhtTimeoutError(`${method} to ${target.host}:${target.port} timed out after ${timeoutMs} ms`)) })
+      }, timeoutMs)
       signal?.addEventListener('abort', onAbort, { once: true })
       this.udp.socket.send(buffer, target.port, target.host, (err) => {
         if (err !== null && err !== undefined) finish(new DhtRpcError(`cannot send ${method} to ${target.host}:${target.port}: ${err.message}`, { cause: err }))

@@ -6,9 +6,11 @@ import { after, before, describe, test } from 'node:test'
 import { DhtJoinError } from '../../src/core/errors.js'
 import type { PieceId } from '../../src/core/ids.js'
 import { signPointer } from '../../src/crypto/pointer.js'
+import type { DhtKey } from '../../src/dht/index.js'
 import { bruteForceClosest, startDhtNetwork, startDhtNode, type DhtNetwork, type DhtNode } from '../helpers/dht.js'
 import { freePort } from '../helpers/ports.js'
 import { tempDir, type TempDir } from '../helpers/tmp.js'
+import { sleep } from '../../src/core/abort.js'
 
 /**
  * Restarts: routing tables and held records persist in the data dir; a node that comes back on a
@@ -151,6 +153,45 @@ describe('DHT restarts and seeds', () => {
       await assert.rejects(stranded.dht.join([]), DhtJoinError)
     } finally {
       await stranded.dht.stop()
+    }
+  })
+  test('a client whose every peer stopped answering finds the network again through its seed once it is back', async () => {
+    const small = await startDhtNetwork(4, { dataRoot: join(tmp.dir, 'reseed') })
+    const client = await startDhtNode({ role: 'client' })
+    try {
+      const seed = small.nodes[0]!.dht.address()
+      await client.dht.join([seed])
+      // Answers enter the routing table through kadence's update queue, a moment after the lookup.
+      await client.dht.closest(client.dht.key)
+      for (let i = 0; i < 50 && client.dht.peers().length < 4; i++) await sleep(100)
+      assert.equal(client.dht.peers().length, 4, 'the client knows every node')
+      // Everyone stops: the client's next search times out on each peer (its INFO at the latest)
+      // and evicts it.
+      const addresses = small.nodes.map(n => n.dht.address())
+      await small.stop()
+      const during = await client.dht.storageNodesNear(randomBytes(20).toString('hex') as DhtKey, { count: 3 })
+      assert.deepEqual(during, [])
+      assert.equal(client.dht.peers().length, 0, 'every peer evicted')
+      // They come back on the same addresses (the seed first, the others joining through it).
+      const facts = (i: number) => () => ({ piece: { host: '127.0.0.1', port: 2000 + i }, capacity: 1e9, free: 1e9, reachability: 'direct' as const })
+      const back: DhtNode[] = []
+      for (const [i, node] of small.nodes.entries()) {
+        const again = await startDhtNode({ role: node.dht.role, port: addresses[i]!.port, ...(i === 0 ? {} : { facts: facts(i) }) }, node.dataDir, node.identity)
+        back.push(again)
+        if (i > 0) await again.dht.join([seed])
+      }
+      try {
+        // Nothing in its table: it asks the seed it joined through again, and finds the storage nodes.
+        const near = await client.dht.storageNodesNear(randomBytes(20).toString('hex') as DhtKey, { count: 3 })
+        assert.deepEqual(near.map(i => i.nodeId).sort(), back.slice(1).map(n => n.identity.id).sort())
+        for (let i = 0; i < 50 && client.dht.peers().length < 4; i++) await sleep(100)
+        assert.equal(client.dht.peers().length, 4, 'the routing table is filled again')
+      } finally {
+        await Promise.all(back.map(async n => { await n.dht.stop() }))
+      }
+    } finally {
+      await client.dht.stop()
+      await small.stop()
     }
   })
 })

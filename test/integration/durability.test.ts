@@ -146,7 +146,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       const s = await status()
       const ok = s.segments.every(seg => seg.good === 6 && seg.pieces.every(p => p.state === 'good' && !lostIds.has(p.nodeId ?? '')))
       return ok ? s : undefined
-    }, { attempts: 120, everyMs: 1000 })
+    }, { attempts: 120, everyMs: 1000 }).catch(async err => { throw new Error(`${(err as Error).message}: ${await diagnose()}`) })
     assert.equal(repaired.healthy, true)
     const record = await files.get(manifestId)
     assert.ok(record !== undefined)
