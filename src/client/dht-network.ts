@@ -1,4 +1,3 @@
-import pLimit from 'p-limit'
 import type { AbortOptions } from '../core/abort.js'
 import { NotEnoughNodesError, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
@@ -15,8 +14,6 @@ export interface DhtNetworkOptions {
   /** A joined Dht (any role; CLI commands use role 'client'). Not stopped by close(). */
   dht: Dht
   logger?: Logger
-  /** DHT operations (pointer queries, node lookups) in flight at once. @defaultValue 16 */
-  concurrency?: number
   /** How long a resolved holder address is reused before it is looked up again. @defaultValue 60 s */
   holderTtlMs?: number
   placer?: DhtPlacerOptions
@@ -30,7 +27,7 @@ export interface DhtNetworkOptions {
  */
 export function dhtNetwork (options: DhtNetworkOptions): StorageNetwork {
   const log = options.logger ?? createLogger('dht-network')
-  const locator = new DhtLocator(options.dht, { concurrency: options.concurrency, holderTtlMs: options.holderTtlMs, logger: log })
+  const locator = new DhtLocator(options.dht, { holderTtlMs: options.holderTtlMs, logger: log })
   return {
     createPlacer: (client, placerLog, { hedge, dataShards }) => new DhtPlacer(options.dht, client, placerLog, { ...options.placer, ...(hedge === false ? { hedgeFactor: Number.POSITIVE_INFINITY } : {}), ...(dataShards === undefined ? {} : { dataShards }) }),
     manifestTargets: async (manifestId, count, abort) => {
@@ -57,14 +54,12 @@ export function dhtNetwork (options: DhtNetworkOptions): StorageNetwork {
 
 /** Finds holders through pointer records, then their addresses by node id (cached for holderTtlMs). */
 export class DhtLocator implements PieceLocator {
-  private readonly limit: ReturnType<typeof pLimit>
   private readonly holders = new Map<NodeId, { until: number, info: Promise<NodeInfo | undefined> }>()
   private readonly ttl: number
   private readonly negativeTtl: number
   private readonly log: Logger
 
-  constructor (private readonly dht: Dht, options: { concurrency?: number, holderTtlMs?: number, logger?: Logger } = {}) {
-    this.limit = pLimit(options.concurrency ?? 16)
+  constructor (private readonly dht: Dht, options: { holderTtlMs?: number, logger?: Logger } = {}) {
     this.ttl = options.holderTtlMs ?? 60_000
     this.negativeTtl = Math.min(this.ttl, 10_000)
     this.log = options.logger ?? createLogger('dht-locator')
@@ -79,16 +74,10 @@ export class DhtLocator implements PieceLocator {
       }))
       result.set(id, found.filter((h): h is Holder => h !== undefined))
     }
-    if (options.fast === true) {
-      // Any holder will do: one batched first hop for all the pieces (Dht.findPointersMany).
-      const records = await this.dht.findPointersMany(ids, { signal: options.signal })
-      await Promise.all([...records].map(async ([id, list]) => { await resolve(id, list) }))
-    } else {
-      await Promise.all(ids.map(async id => await this.limit(async () => {
-        options.signal?.throwIfAborted()
-        await resolve(id, await this.dht.findPointers(id, { signal: options.signal }))
-      })))
-    }
+    // Batched either way (Dht.findPointersMany): any holder will do (fast: a download), or every
+    // holder the pieces' closest nodes know of (a health check, a repair).
+    const records = await this.dht.findPointersMany(ids, { signal: options.signal, complete: options.fast !== true })
+    await Promise.all([...records].map(async ([id, list]) => { await resolve(id, list) }))
     // Map in the order asked, as the static locator does.
     return new Map(ids.map(id => [id, result.get(id) ?? []]))
   }

@@ -22,7 +22,7 @@ import { DebouncedSaver } from './persist.js'
 import { NewestRecords } from './newest-records.js'
 import { installPlugin, MAX_PIECES_PER_FIND_MANY, MAX_POINTERS_PER_RPC, MAX_RECORDS_PER_PIECE_IN_BATCH, RPC } from './plugin.js'
 import { PointerStore } from './pointer-store.js'
-import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
+import type { ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersManyOptions, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult } from './types.js'
 import { contactBinds, parseContact, toPeer, type Contact } from './wire.js'
 
 /** Kademlia's K: bucket size and the default number of peers a lookup returns (kadence's constant). */
@@ -688,12 +688,16 @@ class KadenceDht implements Dht {
     })
   }
 
-  async findPointersMany (pieceIds: readonly PieceId[], options: AbortOptions = {}): Promise<Map<PieceId, PointerRecord[]>> {
+  async findPointersMany (pieceIds: readonly PieceId[], options: FindPointersManyOptions = {}): Promise<Map<PieceId, PointerRecord[]>> {
     for (const id of pieceIds) if (!isPieceId(id)) throw new InvalidArgumentError('findPointersMany() needs piece ids (64 lowercase hex chars)')
     return await this.guard(options, async signal => {
       const found = new Map<PieceId, NewestRecords>()
       for (const id of pieceIds) if (!found.has(id)) found.set(id, new NewestRecords(id))
       if (this.role !== 'client') for (const records of found.values()) records.add(this.pointers.get(records.pieceId))
+      if (options.complete === true) {
+        await this.findAllPointers(found, signal)
+        return new Map(pieceIds.map(id => [id, (found.get(id) as NewestRecords).list()]))
+      }
       // The first hop, batched: each piece to the closest live peer we know (one of the R that hold
       // its records in a settled network), grouped per peer.
       const perPeer = new Map<DhtKey, { peer: Contact, ids: PieceId[] }>()
@@ -733,6 +737,80 @@ class KadenceDht implements Dht {
       }))
       return new Map(pieceIds.map(id => [id, (found.get(id) as NewestRecords).list()]))
     })
+  }
+
+  /**
+   * The complete mode of findPointersMany: each piece's K closest (a lookup each, as findPointers
+   * does; free in a network smaller than K, where whole-table answers are reused), then its R
+   * closest asked in per-peer batches, then the rest of the K for pieces none of the R knew.
+   */
+  private async findAllPointers (found: ReadonlyMap<PieceId, NewestRecords>, signal: AbortSignal): Promise<void> {
+    const lookups = pLimit(this.settings.concurrency)
+    const closest = new Map<PieceId, DhtPeer[]>()
+    await Promise.all([...found.keys()].map(async id => await lookups(async () => {
+      closest.set(id, (await this.lookup(dhtKeyOf(id), K, signal)).peers)
+    })))
+    const r = this.settings.replication
+    await this.askPointersOf([...found.keys()].map(id => [id, (closest.get(id) ?? []).slice(0, r)]), found, signal)
+    const none = [...found.values()].filter(records => records.size === 0).map(records => records.pieceId)
+    if (none.length > 0) await this.askPointersOf(none.map(id => [id, (closest.get(id) ?? []).slice(r)]), found, signal)
+  }
+
+  /**
+   * Asks each peer for the pieces listed with it: FIND_POINTERS_MANY per peer, ≤ 16 pieces each.
+   * A piece whose answer reached the batch's per-piece cap (it may have been cut), and every piece
+   * of a batch a peer refused (an older node without the RPC), is asked again with FIND_POINTERS.
+   */
+  private async askPointersOf (asks: ReadonlyArray<readonly [PieceId, readonly DhtPeer[]]>, found: ReadonlyMap<PieceId, NewestRecords>, signal: AbortSignal): Promise<void> {
+    const perPeer = new Map<DhtKey, { peer: DhtPeer, ids: PieceId[] }>()
+    for (const [id, peers] of asks) {
+      for (const peer of peers) {
+        const entry = perPeer.get(peer.key) ?? { peer, ids: [] }
+        entry.ids.push(id)
+        perPeer.set(peer.key, entry)
+      }
+    }
+    const alone: Array<{ peer: DhtPeer, id: PieceId }> = []
+    // A peer's batches go one after another, and stop at its first failure: a peer that died
+    // costs one RPC deadline, not one per batch (nor the slots they would hold meanwhile).
+    await Promise.all([...perPeer.values()].map(async ({ peer, ids }) => {
+      for (let i = 0; i < ids.length; i += MAX_PIECES_PER_FIND_MANY) {
+        const batch = ids.slice(i, i + MAX_PIECES_PER_FIND_MANY)
+        const ok = await this.limit(async () => {
+          try {
+            const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], peer, { signal })
+            if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
+            const lists = result.map((list: unknown) => Array.isArray(list) ? list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH) : [])
+            await preverifyPointers(lists.flat())
+            const now = Date.now()
+            batch.forEach((id, j) => {
+              const list = lists[j] as unknown[]
+              found.get(id)?.add(list, now)
+              if (list.length >= MAX_RECORDS_PER_PIECE_IN_BATCH) alone.push({ peer, id })
+            })
+            return true
+          } catch (err) {
+            if (signal.aborted) throw err
+            this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
+            // Alive but without the RPC (an older node): its pieces one by one.
+            if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) {
+              for (const id of ids.slice(i)) alone.push({ peer, id })
+            }
+            return false
+          }
+        })
+        if (!ok) return
+      }
+    }))
+    await Promise.all(alone.map(async ({ peer, id }) => await this.limit(async () => {
+      try {
+        const { result } = await this.kad.request(RPC.FIND_POINTERS, [id], peer, { signal })
+        if (Array.isArray(result)) found.get(id)?.add(result.slice(0, 256))
+      } catch (err) {
+        if (signal.aborted) throw err
+        this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
+      }
+    })))
   }
 
   // ---- plumbing ---------------------------------------------------------------------------------

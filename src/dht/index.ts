@@ -3,7 +3,7 @@
  * @kadenceproject/kadence.
  */
 export type {
-  ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult, Reachability
+  ClosestOptions, Dht, DhtAddress, DhtKey, DhtPeer, FindPointersManyOptions, FindPointersOptions, LocalNodeFacts, LookupResult, NearOptions, NodeInfo, NodeRole, PublishResult, Reachability
 } from './types.js'
 export { createDht, K } from './dht.js'
 export type { DhtOptions } from './options.js'

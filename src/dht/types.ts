@@ -136,8 +136,14 @@ export interface Dht {
    * for all the pieces it should answer; only pieces that found no records that way get a lookup
    * of their own. A download locating a few segments' pieces makes a handful of requests instead
    * of a few per piece. Any holder will do: at most MAX_RECORDS_PER_PIECE_IN_BATCH per piece.
+   *
+   * With `complete`, `findPointers(id)` (every holder) for many pieces at once: each piece's R
+   * closest are found as findPointers finds them, then asked in batches, one FIND_POINTERS_MANY per
+   * peer for all the pieces it is a replica of (the rest of the K closest for pieces none of them
+   * knew). An answer cut at the batch limit is asked again alone. A health check of a file then
+   * costs a request per replica per 16 pieces instead of one per replica per piece.
    */
-  findPointersMany: (pieceIds: readonly PieceId[], options?: AbortOptions) => Promise<Map<PieceId, PointerRecord[]>>
+  findPointersMany: (pieceIds: readonly PieceId[], options?: FindPointersManyOptions) => Promise<Map<PieceId, PointerRecord[]>>
 
   /** Peers in the routing table right now. */
   peers: () => DhtPeer[]
@@ -153,6 +159,12 @@ export interface LocalNodeFacts {
   free: number
   zone?: string
   reachability: Reachability
+}
+
+/** Options of Dht.findPointersMany. */
+export interface FindPointersManyOptions extends AbortOptions {
+  /** Every holder each piece's closest nodes know of, not just some (see findPointersMany). */
+  complete?: boolean
 }
 
 /** Options of Dht.findPointers. */

@@ -121,6 +121,38 @@ describe('DHT in a network smaller than K', () => {
     await assert.rejects(reader.findPointersMany(['not a piece id' as PieceId]), /piece ids/)
   })
 
+  test('findPointersMany complete: every holder of every piece, as findPointers finds them, in a request per replica per 16 pieces', async () => {
+    const holders = Array.from({ length: 5 }, () => generateIdentity())
+    const pieces = Array.from({ length: 40 }, randomPiece)
+    // Most pieces have 1 or 2 holders; one has 5, more than a batched answer carries per piece.
+    const crowded = pieces[7]!
+    const records = pieces.flatMap((id, i) => holders.slice(0, id === crowded ? 5 : 1 + (i % 2)).map(h => signPointer(h, id, { ttlMs: 60_000 })))
+    for (let i = 0; i < records.length; i += 32) assert.equal((await net.nodes[1]!.dht.publishPointers(records.slice(i, i + 32))).failed, 0)
+    // And one piece whose two holders' records each sit on a single node (churn).
+    const scattered = randomPiece()
+    const kad = (net.nodes[7]!.dht as unknown as { kad: { request: (m: string, p: unknown, t: { key: string, host: string, port: number }) => Promise<{ result: unknown }> } }).kad
+    for (const [i, h] of holders.slice(0, 2).entries()) {
+      const node = net.nodes[1 + i]!.dht
+      await kad.request('BATCHAIN_STORE_POINTERS', [[signPointer(h, scattered, { ttlMs: 60_000 })]], { key: node.key, ...node.address() })
+    }
+    const reader = net.nodes[5]!.dht
+    const ids = [...pieces, scattered, randomPiece()]
+    const counts = countRequests(reader)
+    const found = await reader.findPointersMany(ids, { complete: true })
+    const batched = counts.get('BATCHAIN_FIND_POINTERS_MANY') ?? 0
+    const single = counts.get('BATCHAIN_FIND_POINTERS') ?? 0
+    for (const id of ids) {
+      assert.deepEqual(found.get(id)?.map(r => r.holder).sort(), (await reader.findPointers(id)).map(r => r.holder).sort(), `piece ${id.slice(0, 8)}`)
+    }
+    assert.equal(found.get(crowded)?.length, 5, 'all 5 holders of the crowded piece')
+    assert.equal(found.get(scattered)?.length, 2, 'both scattered records')
+    assert.equal(found.get(ids.at(-1)!)?.length, 0)
+    // 7 replicas × ⌈42 / 16⌉ batches; then the crowded piece alone at each replica, and the piece
+    // nobody holds is asked of nobody else (all 7 are its R closest already).
+    assert.ok(batched <= 7 * 3, `sent ${batched} FIND_POINTERS_MANY`)
+    assert.ok(single <= 7, `sent ${single} FIND_POINTERS`)
+  })
+
   test('findPointersMany: a piece whose record sits only on a far node is still found (its own lookup after the batch)', async () => {
     const id = randomPiece()
     const holder = generateIdentity()
@@ -141,5 +173,28 @@ describe('DHT in a network smaller than K', () => {
     assert.deepEqual(await reader.findPointers(randomPiece(), { fast: true }), [])
     const asked = counts.get('BATCHAIN_FIND_POINTERS') ?? 0
     assert.ok(asked >= 7 && asked <= 8, `asked ${asked} nodes`)
+  })
+  // Last: it stops a node.
+  test('findPointersMany complete: a replica that died costs one request, not one per batch', async () => {
+    const holder = generateIdentity()
+    const pieces = Array.from({ length: 48 }, randomPiece)
+    for (let i = 0; i < pieces.length; i += 32) {
+      assert.equal((await net.nodes[1]!.dht.publishPointers(pieces.slice(i, i + 32).map(id => signPointer(holder, id, { ttlMs: 60_000 })))).failed, 0)
+    }
+    const reader = net.nodes[6]!.dht
+    const victim = net.nodes[3]!.dht
+    await reader.findPointersMany(pieces, { complete: true }) // warm: every lookup's whole-table answers, the victim among them
+    await victim.stop()
+    const toVictim: string[] = []
+    const kad = (reader as unknown as { kad: { request: (m: string, p: unknown, t: { key: string }, o?: unknown) => Promise<unknown> } }).kad
+    const original = kad.request.bind(kad)
+    kad.request = async (method, params, target, options) => {
+      if (target.key === victim.key) toVictim.push(method)
+      return await original(method, params, target, options)
+    }
+    const found = await reader.findPointersMany(pieces, { complete: true })
+    for (const id of pieces) assert.deepEqual(found.get(id)?.map(r => r.holder), [holder.id])
+    // 48 pieces are 3 batches for every replica; the dead one is sent the first only.
+    assert.deepEqual(toVictim, ['BATCHAIN_FIND_POINTERS_MANY'])
   })
 })
