@@ -69,6 +69,16 @@ export function checkPointer (record: unknown, now = Date.now()): PointerCheck {
 }
 
 /**
+ * Everything checkPointer checks but the signature (shape, holder = hash of the key, lifetime):
+ * for a store that keeps a record now and verifies its signature before it first serves it.
+ * `verified` says the signature already checked out in this process.
+ */
+export function checkPointerUnsigned (record: unknown, now = Date.now()): { ok: true, verified: boolean } | { ok: false, reason: string } {
+  const pre = precheck(record, now)
+  return pre.ok ? { ok: true, verified: pre.verified } : pre
+}
+
+/**
  * Verifies the signatures of many records at once on the thread pool, so that checkPointer of
  * them afterwards is a cache hit: a downloader receiving a few hundred records keeps its event
  * loop for the transfer. Records that fail anything are left for checkPointer to refuse.

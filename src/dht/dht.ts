@@ -592,7 +592,7 @@ class KadenceDht implements Dht {
       }
       const accepted = new Set<PointerRecord>()
       // 'stale' means the node holds a newer record of the same holder: the piece is findable.
-      const ok = (outcome: unknown): boolean => outcome === 'stored' || outcome === 'unchanged' || outcome === 'stale'
+      const ok = (outcome: unknown): boolean => outcome === 'stored' || outcome === 'accepted' || outcome === 'unchanged' || outcome === 'stale'
       // First where each piece's records go (its R closest), then one STORE_POINTERS per peer for
       // all the records it should hold, batched: the pieces of a segment share most of their
       // replicas in small networks, so this is a request per peer instead of one per piece and peer.

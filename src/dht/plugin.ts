@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { errorCode, errorMessage } from '../core/errors.js'
 import type { NodeId, PieceId } from '../core/ids.js'
-import { preverifyPointers } from '../crypto/pointer.js'
+import { checkPointerUnsigned, preverifyPointers, type PointerRecord } from '../crypto/pointer.js'
 import type { Logger } from '../core/logger.js'
 import type { ContactStore } from './contact-store.js'
 import { dhtKeyOf } from './keys.js'
@@ -15,8 +15,8 @@ import type { NodeInfo, NodeRole } from './types.js'
  * | method | params | result |
  * | --- | --- | --- |
  * | BATCHAIN_INFO | [] | this node's signed NodeInfo (BatNode contact, capacity, free, version, reachability) |
- * | BATCHAIN_STORE_POINTERS | [records (1..64)] | one outcome per record: stored, unchanged, stale, full, invalid |
- * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder |
+ * | BATCHAIN_STORE_POINTERS | [records (1..64)] | one outcome per record: stored, accepted (kept; its signature is checked before it is first served), unchanged, stale, full, invalid |
+ * | BATCHAIN_FIND_POINTERS | [pieceId] | unexpired records for the piece, one per holder, each signature checked |
  * | BATCHAIN_FIND_POINTERS | [pieceId, 'closer'] | { records, contacts }: the records, or when it holds none this node's K closest contacts to the piece's key (Kademlia FIND_VALUE: one round trip serves the lookup and the answer) |
  * | BATCHAIN_FIND_POINTERS_MANY | [pieceIds (1..16)] | one list per piece: its newest records (at most 4: any holder will do), [] when it holds none |
  * | BATCHAIN_STORE_CONTACT | [NodeInfo] | outcome: stored, unchanged, stale, full, invalid, expired |
@@ -97,20 +97,25 @@ export function installPlugin (node: BatKadNode, context: PluginContext): void {
   handler(node, RPC.INFO, log, () => context.info())
   if (context.role === 'client') return
   handler(node, RPC.STORE_POINTERS, log, async ([records]) => {
-    // Signatures verified on the thread pool first (the store's own check is then a cache hit):
-    // a node in an uploader's neighbourhood checks every record of the upload.
-    await preverifyPointers(records)
+    // A holder's first record for a piece is kept unchecked and checked when first served (see
+    // PointerStore.put): the nodes around an upload would otherwise each check every record of it.
+    // Records that would replace or evict one already kept are checked here first, on the thread
+    // pool (the store's own check is then a cache hit): a holder's refresh replaces its records.
     const now = Date.now()
-    return records.map(record => context.pointers.put(record, now))
+    await preverifyPointers(records.filter(record => checkPointerUnsigned(record, now).ok && context.pointers.contested(record as PointerRecord, now)))
+    return records.map(record => context.pointers.put(record, now, { lazy: true }))
   })
-  handler(node, RPC.FIND_POINTERS, log, ([pieceId, closer], asker) => {
-    const records = context.pointers.get(pieceId as PieceId).slice(0, context.pointers.maxHoldersPerPiece)
+  handler(node, RPC.FIND_POINTERS, log, async ([pieceId, closer], asker) => {
+    const records = (await context.pointers.servable(context.pointers.get(pieceId as PieceId))).slice(0, context.pointers.maxHoldersPerPiece)
     if (closer === undefined) return records
     // As Kademlia's FIND_VALUE: the value, or else closer nodes (the asker needs no directions once it has records).
     return { records, contacts: records.length > 0 ? [] : node.closestContacts(dhtKeyOf(pieceId as PieceId), FIND_POINTERS_CONTACTS, asker) }
   })
-  handler(node, RPC.FIND_POINTERS_MANY, log, ([pieceIds]) =>
-    pieceIds.map(pieceId => context.pointers.get(pieceId as PieceId).slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH)))
+  handler(node, RPC.FIND_POINTERS_MANY, log, async ([pieceIds]) => {
+    const lists = pieceIds.map(pieceId => context.pointers.get(pieceId as PieceId))
+    const servable = new Set(await context.pointers.servable(lists.flat()))
+    return lists.map(list => list.filter(r => servable.has(r)).slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH))
+  })
   handler(node, RPC.STORE_CONTACT, log, ([info]) => context.contacts.put(info))
   handler(node, RPC.FIND_CONTACT, log, ([nodeId]) => {
     const info = context.contacts.get(nodeId as NodeId)

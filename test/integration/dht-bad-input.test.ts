@@ -125,7 +125,7 @@ describe('DHT bad input', () => {
     await stillServes()
   })
 
-  test('forged pointer records are refused by STORE_POINTERS, good ones in the same batch kept', async () => {
+  test('forged pointer records are refused by STORE_POINTERS or, a bad signature, dropped before anything is served; good ones in the same batch kept', async () => {
     const holder = generateIdentity()
     const good = signPointer(holder, pieceId, { ttlMs: 60_000 })
     const sig = Buffer.from(good.signature, 'base64url')
@@ -134,9 +134,18 @@ describe('DHT bad input', () => {
     const wrongHolder = { ...signPointer(generateIdentity(), pieceId, { ttlMs: 60_000 }), holder: generateIdentity().id } // holder ≠ hash(publicKey)
     const expired = signPointer(holder, pieceId, { ttlMs: 1000, now: Date.now() - 5000 })
     const { result } = await attacker.request(RPC.STORE_POINTERS, [[badSignature, wrongHolder, expired, good, { junk: true }]], victim())
-    assert.deepEqual(result, ['invalid', 'invalid', 'invalid', 'stored', 'invalid'])
+    // Shape, holder binding and lifetime are checked at once; a holder's first record for a piece
+    // is kept with its signature unchecked (accepted), and checked before it is first served.
+    assert.deepEqual(result, ['accepted', 'invalid', 'invalid', 'accepted', 'invalid'])
+    const { result: many } = await attacker.request(RPC.FIND_POINTERS_MANY, [[pieceId]], victim())
+    assert.deepEqual(many, [[good]], 'the bad signature is never served')
     const { result: held } = await attacker.request(RPC.FIND_POINTERS, [pieceId], victim())
     assert.deepEqual(held, [good])
+    // The real record's holder publishing again is a replacement: checked first, and a forged
+    // "newer" one is refused.
+    const newerForgery = { ...signPointer(holder, pieceId, { ttlMs: 60_000, now: Date.now() + 1000 }), signature: badSignature.signature }
+    const { result: again } = await attacker.request(RPC.STORE_POINTERS, [[newerForgery]], victim())
+    assert.deepEqual(again, ['invalid'])
     // The FIND_VALUE form: the records when the node has some, else closer contacts (never the asker itself).
     const { result: withRecords } = await attacker.request(RPC.FIND_POINTERS, [pieceId, 'closer'], victim())
     assert.deepEqual(withRecords, { records: [good], contacts: [] })

@@ -117,4 +117,60 @@ describe('PointerStore', () => {
     store.put(signPointer(generateIdentity(), piece(), { ttlMs: 60_000, now: NOW }), NOW + 5000)
     assert.equal(changes, 1)
   })
+  describe('lazy puts (STORE_POINTERS)', () => {
+    const forge = (record: ReturnType<typeof signPointer>): ReturnType<typeof signPointer> => {
+      const sig = Buffer.from(record.signature, 'base64url')
+      sig[5] = (sig[5] as number) ^ 1
+      return { ...record, signature: sig.toString('base64url') }
+    }
+
+    test('a holder\'s first record is kept unchecked, and checked before it is served: a forgery is dropped then', async () => {
+      const store = new PointerStore()
+      const id = piece()
+      const real = signPointer(generateIdentity(), id, { ttlMs: 60_000, now: NOW })
+      const fake = forge(signPointer(generateIdentity(), id, { ttlMs: 60_000, now: NOW }))
+      assert.equal(store.put(fake, NOW, { lazy: true }), 'accepted')
+      assert.equal(store.put(real, NOW, { lazy: true }), 'accepted')
+      assert.equal(store.size, 2)
+      assert.deepEqual(await store.servable(store.get(id, NOW), NOW), [real])
+      assert.deepEqual(store.get(id, NOW), [real], 'the forgery is gone from the store')
+      assert.equal(store.size, 1)
+      // Checked once: serving again checks nothing more, and a non-lazy put of a forgery is refused outright.
+      assert.deepEqual(await store.servable(store.get(id, NOW), NOW), [real])
+      assert.equal(store.put(fake, NOW), 'invalid')
+    })
+
+    test('a forgery neither replaces a holder\'s record nor, kept first, makes the real one look stale', async () => {
+      const store = new PointerStore()
+      const holder = generateIdentity()
+      const id = piece()
+      const real = signPointer(holder, id, { ttlMs: 60_000, now: NOW })
+      const laterFake = forge(signPointer(holder, id, { ttlMs: 60_000, now: NOW + 1000 }))
+      assert.equal(store.put(real, NOW + 2000), 'stored')
+      assert.equal(store.contested(laterFake, NOW + 2000), true)
+      assert.equal(store.put(laterFake, NOW + 2000, { lazy: true }), 'invalid', 'checked: it would replace a kept record')
+      assert.deepEqual(store.get(id, NOW + 2000), [real])
+
+      const other = piece()
+      const fakeFirst = forge(signPointer(holder, other, { ttlMs: 60_000, now: NOW + 1000 }))
+      const realLater = signPointer(holder, other, { ttlMs: 60_000, now: NOW })
+      assert.equal(store.put(fakeFirst, NOW + 2000, { lazy: true }), 'accepted')
+      assert.equal(store.contested(realLater, NOW + 2000), true, 'it meets an unchecked record of its holder')
+      assert.equal(store.put(realLater, NOW + 2000, { lazy: true }), 'accepted', 'the unchecked forgery was checked and dropped, not kept as newer')
+      assert.deepEqual(await store.servable(store.get(other, NOW + 2000), NOW + 2000), [realLater])
+    })
+
+    test('at the holders-per-piece bound a lazy record is checked before it evicts one', () => {
+      const store = new PointerStore({ maxHoldersPerPiece: 2 })
+      const id = piece()
+      const kept = [0, 1].map(i => signPointer(generateIdentity(), id, { ttlMs: 60_000 + i, now: NOW }))
+      for (const r of kept) assert.equal(store.put(r, NOW), 'stored')
+      const fake = forge(signPointer(generateIdentity(), id, { ttlMs: 120_000, now: NOW }))
+      assert.equal(store.put(fake, NOW, { lazy: true }), 'invalid')
+      assert.deepEqual(new Set(store.get(id, NOW)), new Set(kept))
+      const real = signPointer(generateIdentity(), id, { ttlMs: 120_000, now: NOW })
+      assert.equal(store.put(real, NOW, { lazy: true }), 'stored', 'checked (it evicts), so not left unchecked')
+      assert.deepEqual(new Set(store.get(id, NOW)), new Set([kept[1], real]))
+    })
+  })
 })
