@@ -133,26 +133,37 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     grants.set(shard, { owner, signature: Buffer.from(grant, 'hex') })
   }
 
-  // k good pieces, each checked against its id; every shard rebuilt from them and checked too.
-  // Pieces are read into a pooled workspace and rebuilt there: a segment's repair would otherwise
-  // allocate (and the GC collect) some 3 × k shards of fresh memory, and copy k of them.
-  // Each piece is read straight into its slot of the workspace the rebuild runs in.
+  // k pieces, every shard rebuilt from them, and every rebuilt shard checked against its id. The
+  // fetched pieces are not hashed on arrival: in an MDS code each rebuilt shard depends on every
+  // one of the k (its decoding row has no zero), so a bad piece cannot yield a rebuilt shard that
+  // matches its id. Only when one does not match are the fetched pieces checked, the bad ones
+  // avoided and the segment fetched again (as downloads do with the AEAD tag).
+  // Pieces are read straight into their slots of a pooled workspace and rebuilt there: a segment's
+  // repair would otherwise allocate (and the GC collect) some 3 × k shards of fresh memory.
   const pools = poolsFor(layout.shardSize, n)
   const work = pools.work.take()
   const slotOf = (shard: number): Buffer => work.subarray(shard * layout.shardSize, (shard + 1) * layout.shardSize)
-  const fetched = await fetchShards(layout, goodHolders(layout, holders, options.judge), options.coder, options.client, { signal: options.signal, verify: true, extra: 1, hedgeAfter: FETCH_HEDGE_MS, intoShard: slotOf })
-  lap('fetch')
-  let shards: Buffer[]
-  try {
-    const slots = Array.from({ length: n }, (_, i) => fetched.fetched.get(i)?.data)
-    shards = await options.coder.reconstruct(slots, layout.shardSize, { ...(options.signal === undefined ? {} : { signal: options.signal }), into: work })
-  } finally {
-    fetched.release()
-  }
-  for (const shard of missing) {
-    if (pieceIdOf(shards[shard] as Buffer) !== layout.pieces[shard]?.id) {
-      throw new PieceHashMismatchError(`Segment ${index}: rebuilt piece ${shard} does not match its id (the manifest or the fetched pieces are inconsistent)`)
+  const good = goodHolders(layout, holders, options.judge)
+  let shards: Buffer[] = []
+  const avoid = new Set<string>()
+  for (let attempt = 0; ; attempt++) {
+    const fetched = await fetchShards(layout, good, options.coder, options.client, { signal: options.signal, verify: attempt > 0, avoid, extra: 1, hedgeAfter: FETCH_HEDGE_MS, intoShard: slotOf, rebuildData: false })
+    lap('fetch')
+    let bad: string[] = []
+    try {
+      const slots = Array.from({ length: n }, (_, i) => fetched.fetched.get(i)?.data)
+      shards = await options.coder.reconstruct(slots, layout.shardSize, { ...(options.signal === undefined ? {} : { signal: options.signal }), into: work, only: missing })
+      const wrong = missing.filter(shard => pieceIdOf(shards[shard] as Buffer) !== layout.pieces[shard]?.id)
+      if (wrong.length === 0) break
+      bad = attempt === 0 ? fetched.findBad() : []
+      if (bad.length === 0) {
+        throw new PieceHashMismatchError(`Segment ${index}: rebuilt piece ${wrong[0] as number} does not match its id (the manifest or the fetched pieces are inconsistent)`)
+      }
+    } finally {
+      fetched.release()
     }
+    for (const key of bad) avoid.add(key)
+    options.logger?.warn({ segment: index, bad }, 'a fetched piece did not match its id; fetching the segment again without it')
   }
 
   lap('rebuild')

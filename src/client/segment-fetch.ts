@@ -43,6 +43,11 @@ export interface FetchSegmentOptions extends AbortOptions {
    */
   intoShard?: (shard: number) => Buffer | undefined
   onBadPiece?: (bad: BadPiece) => void
+  /**
+   * Rebuild missing data shards into `data`. Off for callers that rebuild from `fetched`
+   * themselves (repair): `data` is then empty, and no segment is decoded twice. @defaultValue true
+   */
+  rebuildData?: boolean
 }
 
 /** The k data shards of a segment (rebuilt where needed) and what was fetched to get them. */
@@ -162,7 +167,9 @@ export async function fetchShards (layout: SegmentLayout, holders: ReadonlyMap<P
   const shards = Array.from({ length: total }, (_, i) => fetched.get(i)?.data)
   const dataComplete = shards.slice(0, k).every(s => s !== undefined)
   let all: Array<Buffer | undefined> = shards
-  if (!dataComplete) {
+  if (options.rebuildData === false) {
+    all = []
+  } else if (!dataComplete) {
     try {
       all = await coder.reconstruct(shards, layout.shardSize, options)
     } catch (err) {

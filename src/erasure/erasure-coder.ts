@@ -72,6 +72,14 @@ export interface ReconstructOptions extends AbortOptions {
    * returned as views into it, so it must outlive them. Allocated when absent.
    */
   into?: Buffer
+  /**
+   * Rebuild only these shards (those of them that are absent). Other absent shards are left
+   * uncomputed where the code allows it (an absent data shard is rebuilt on the way to a parity
+   * shard, and the code may use absent slots as scratch): their entries in the result are their
+   * workspace slots, contents unspecified. Repair
+   * rebuilds the pieces that were lost, not the good ones it did not fetch. @defaultValue every absent shard
+   */
+  only?: readonly number[]
 }
 
 /** Runs the code over `data` (k*shardSize) and `parity` (m*shardSize), rebuilding `targets` from `sources`. */
@@ -124,6 +132,11 @@ class CauchyCoder implements ErasureCoder {
       sources |= 1 << i
     })
     const present = shards.length - popcount(targets)
+    if (options.only !== undefined) {
+      let wanted = 0
+      for (const i of options.only) if (Number.isInteger(i) && i >= 0 && i < k + m) wanted |= 1 << i
+      targets &= wanted
+    }
     if (present < k) {
       throw new ErasureError(`Need at least ${k} of ${k + m} shards to rebuild, got ${present}`, { details: { k, m, present } })
     }
