@@ -111,13 +111,7 @@ export class Durability {
     const batch = this.init.checkBatch ?? 64
     for (let start = 0; start < manifest.segments.length; start += batch) {
       const layouts = manifest.segments.slice(start, start + batch)
-      const ids = layouts.flatMap(l => l.pieces.map(p => p.id))
-      // With a registry, its nodes are asked directly first (a HAS each per 512 pieces) and the
-      // network only for pieces that found no good holder that way: a check every few seconds
-      // during a repair would otherwise look up every piece's records again each time.
-      const holders = nodes === undefined
-        ? await this.init.network.locator.locate(ids, { ...options, addressOf })
-        : await this.locateKnownFirst(ids, knownHolders(nodes, record), judge, addressOf, options)
+      const holders = await this.init.network.locator.locate(layouts.flatMap(l => l.pieces.map(p => p.id)), { ...options, addressOf })
       for (const layout of layouts) segments.push(segmentHealth(layout, holders, judge))
     }
     let registered = 0
