@@ -158,6 +158,53 @@ export function directReadStream (fh: FileHandle, offset: number, length: number
   })
 }
 
+/**
+ * [offset, offset + length) of an O_DIRECT file in one device read, into a buffer from `pool`
+ * (which must hold the aligned span), yielded as a single view of it: no copy, and one request
+ * where directReadStream makes one per pool-sized chunk (each a round trip to the device, and on
+ * a VM an exit to the host). The file is closed once read (or on destroy). The buffer goes back to
+ * the pool on `release()`, which the caller makes once nothing reads the view any more; a
+ * release before the read has landed waits for it.
+ */
+export function directReadWhole (fh: FileHandle, offset: number, length: number, pool: AlignedPool): { stream: Readable, release: () => void } {
+  const start = alignDown(offset)
+  const span = alignUp(offset + length) - start
+  if (span > pool.size) throw new RangeError(`A whole read of ${span} bytes does not fit the pool's ${pool.size}-byte buffers`)
+  const buffer = pool.take()
+  let landed = false
+  let released = false
+  let given = false
+  const give = (): void => {
+    if (given || !landed || !released) return
+    given = true
+    pool.give(buffer)
+  }
+  const read = fh.read(buffer, 0, span, start).finally(() => {
+    landed = true
+    give()
+    fh.close().catch(() => {})
+  })
+  read.catch(() => {})
+  let started = false
+  const stream = new Readable({
+    highWaterMark: 1,
+    read () {
+      if (started) return
+      started = true
+      read.then(({ bytesRead }) => {
+        if (this.destroyed) return
+        if (start + bytesRead < offset + length) {
+          this.destroy(new Error(`Piece file ended at ${start + bytesRead}, before byte ${offset + length}`))
+          return
+        }
+        this.push(buffer.subarray(offset - start, offset - start + length))
+        this.push(null)
+      }, (err: unknown) => { this.destroy(err as Error) })
+    }
+  })
+  return { stream, release: () => { released = true; give() } }
+}
+
 export interface DirectFileOptions {
   /** Bytes gathered per device write (rounded up to the alignment). @defaultValue 4 MiB */
   batchSize?: number

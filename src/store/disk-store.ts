@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../core/logger.js'
 import { leafLength, MerkleHasher, MerkleTree } from '../crypto/merkle.js'
 import { drainBody, pullBodyInto, type PieceBody } from './body.js'
 import { Capacity } from './capacity.js'
-import { AlignedPool, alignUp, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../core/direct-io.js'
+import { AlignedPool, alignDown, alignUp, DIRECT_ALIGNMENT, directReadStream, directReadWhole, O_DIRECT, probeDirectIo } from '../core/direct-io.js'
 import { DiskLayout, fsyncDir, isNotFound, readFully, removeQuietly, storeFsError, writeFileAtomic, writeFileDurably, writeFully } from './disk-fs.js'
 import { recoverStore, removePieceFiles } from './disk-recovery.js'
 import { lockDir, type DirLock } from './dir-lock.js'
@@ -249,9 +249,15 @@ class DiskPieceStore implements PieceStore {
       await fh.close()
       return { size: 0, stream: Readable.from([], { objectMode: false }) }
     }
-    const stream = this.readPool !== undefined
+    // A piece that fits a staging buffer (any piece of the default sizes) is one device read into
+    // a pooled buffer, handed out without a copy (released by the caller once it is written out).
+    const whole = this.readPool !== undefined && this.staging instanceof AlignedPool &&
+      alignUp(range.offset + range.length) - alignDown(range.offset) <= this.staging.size
+        ? directReadWhole(fh, range.offset, range.length, this.staging)
+        : undefined
+    const stream = whole?.stream ?? (this.readPool !== undefined
       ? directReadStream(fh, range.offset, range.length, this.readPool)
-      : fh.createReadStream({ start: range.offset, end: range.offset + range.length - 1, autoClose: true, highWaterMark: READ_CHUNK })
+      : fh.createReadStream({ start: range.offset, end: range.offset + range.length - 1, autoClose: true, highWaterMark: READ_CHUNK }))
     const signal = options.signal
     if (signal !== undefined) {
       // The signal covers the whole read, not just the open: a cancelled request stops the disk reads too.
@@ -259,7 +265,7 @@ class DiskPieceStore implements PieceStore {
       signal.addEventListener('abort', onAbort, { once: true })
       stream.once('close', () => { signal.removeEventListener('abort', onAbort) })
     }
-    return { size: range.length, stream }
+    return { size: range.length, stream, ...(whole === undefined ? {} : { release: whole.release }) }
   }
 
   async audit (id: PieceId, indices: readonly number[], options: AbortOptions = {}): Promise<AuditProof> {

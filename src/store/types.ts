@@ -52,6 +52,12 @@ export interface PieceReadResult {
   /** Number of bytes the stream yields (the range length, not the piece size). */
   size: number
   stream: NodeJS.ReadableStream & AsyncIterable<Buffer>
+  /**
+   * Lets the store reuse the memory the stream's chunks are views of. Call it once nothing reads
+   * them any more (a socket has written them out) — or never: the memory is then left to the GC.
+   * Absent when the chunks are the reader's own.
+   */
+  release?: () => void
 }
 
 /**

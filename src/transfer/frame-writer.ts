@@ -27,12 +27,28 @@ export class FrameWriter {
     if (!ok) await this.drain(signal)
   }
 
-  /** Streams body chunks; pauses whenever the socket's buffer is full. */
-  async writeBody (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal?: AbortSignal): Promise<number> {
+  /**
+   * Streams body chunks; pauses whenever the socket's buffer is full. `onFlushed` is called once
+   * the socket is done with every chunk (written to the kernel, or the connection gone): chunks
+   * still queued in the socket are read from their memory until then, so memory to be reused
+   * waits for it. It is called exactly once, also when this throws.
+   */
+  async writeBody (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal?: AbortSignal, onFlushed?: () => void): Promise<number> {
     let written = 0
-    for await (const chunk of chunks) {
-      written += chunk.length
-      await this.write(chunk, signal)
+    let last: Promise<void> | undefined
+    try {
+      for await (const chunk of chunks) {
+        written += chunk.length
+        if (this.socket.destroyed || this.socket.writableEnded) throw new ConnectionClosedError()
+        // Write callbacks run in order: the last one says the socket is done with all of them.
+        last = onFlushed === undefined ? undefined : new Promise<void>(resolve => { this.socket.write(chunk, () => { resolve() }) })
+        if (last === undefined ? !this.socket.write(chunk) : this.socket.writableNeedDrain) await this.drain(signal)
+      }
+    } finally {
+      if (onFlushed !== undefined) {
+        if (last === undefined) onFlushed()
+        else void last.then(onFlushed)
+      }
     }
     return written
   }

@@ -6,7 +6,7 @@ import type { HandlerContext } from './context.js'
 export async function handleGet (ctx: HandlerContext): Promise<void> {
   const h = parseHeader(Op.Get, ctx.frame.header)
   const id = toPieceId(h.id)
-  const { size, stream } = await ctx.store.get(id, { offset: h.offset, length: h.length, signal: ctx.signal })
+  const { size, stream, release } = await ctx.store.get(id, { offset: h.offset, length: h.length, signal: ctx.signal })
   const offset = h.offset ?? 0
   const length = h.length ?? size - offset
   // The store destroys the stream with an error when the request is aborted (the client
@@ -17,7 +17,8 @@ export async function handleGet (ctx: HandlerContext): Promise<void> {
   try {
     await ctx.writer.writeFrame(Res.Get, { size, offset, length }, length, ctx.signal)
     // A read error past this point cannot be reported in-band (we are inside a body): it destroys the connection.
-    const written = await ctx.writer.writeBody(stream, ctx.signal)
+    // The chunks may be views of a store buffer: it is reused once the socket is done with them.
+    const written = await ctx.writer.writeBody(stream, ctx.signal, release)
     if (written !== length) throw new Error(`Piece ${id} yielded ${written} bytes, announced ${length}`)
   } finally {
     // Releases the file descriptor when the head or body write failed half way.

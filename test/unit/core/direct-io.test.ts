@@ -3,7 +3,7 @@ import { open, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { describe, it } from 'node:test'
-import { alignedBuffer, AlignedPool, createFileOutput, DIRECT_ALIGNMENT, directReadStream, O_DIRECT, probeDirectIo } from '../../../src/core/direct-io.js'
+import { alignedBuffer, AlignedPool, createFileOutput, DIRECT_ALIGNMENT, directReadStream, directReadWhole, O_DIRECT, probeDirectIo } from '../../../src/core/direct-io.js'
 import { requireDirect, testDir } from '../../helpers/direct-io.js'
 import { collect, makePiece } from '../store/fixtures.js'
 
@@ -58,6 +58,36 @@ describe('direct I/O', () => {
     await fh0.close()
     const stream = directReadStream(await open(file, O_DIRECT as number), 0, 9000, new AlignedPool(4096))
     await assert.rejects(collect(stream), /ended at 5000/)
+  })
+
+  it('a whole read yields the range as one view of a pooled buffer, which is reused only after release', async t => {
+    const path = await testDir(t)
+    if (!await requireDirect(t, path)) return
+    const piece = makePiece(2 * 1024 * 1024 + 4096 - 5)
+    const file = join(path, 'w')
+    const fh0 = await open(file, 'w')
+    await fh0.write(piece.data)
+    await fh0.close()
+    const pool = new AlignedPool(2 * 1024 * 1024 + 3 * 4096)
+    const fh = await open(file, O_DIRECT as number)
+    const { stream, release } = directReadWhole(fh, 7, piece.data.length - 7, pool)
+    const chunks: Buffer[] = []
+    for await (const chunk of stream) chunks.push(chunk as Buffer)
+    assert.equal(chunks.length, 1, 'one chunk')
+    assert.deepEqual(chunks[0], piece.data.subarray(7))
+    await assert.rejects(fh.read(Buffer.alloc(1), 0, 1, 0), 'the file is closed once read')
+    // Not released yet: the pool hands out another buffer, and the view stays intact.
+    const other = pool.take()
+    assert.notEqual(other.buffer, chunks[0]?.buffer)
+    pool.give(other)
+    release()
+    const reused = [pool.take(), pool.take()]
+    assert.ok(reused.some(b => b.buffer === chunks[0]?.buffer), 'released: back in the pool')
+    // A range wider than the pool's buffers is refused; a short file is a stream error.
+    assert.throws(() => directReadWhole(fh, 0, pool.size + 1, pool), RangeError)
+    const short = directReadWhole(await open(file, O_DIRECT as number), 0, piece.data.length + 10, pool)
+    await assert.rejects(collect(short.stream), /ended at/)
+    short.release()
   })
 
   it('writes a file of any length through createFileOutput, direct, from chunks of any size', async t => {
