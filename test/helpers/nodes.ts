@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CLI, assertBuilt } from './cli.js'
@@ -108,4 +108,22 @@ export async function stopNodes (nodes: readonly NodeProcess[]): Promise<void> {
 
 export function contacts (nodes: readonly NodeProcess[]): string {
   return nodes.map(n => n.contact).join(',')
+}
+
+/**
+ * Flips one byte of a stored piece on a node's disk (XOR with `mask`, at `fraction` of its
+ * length): same size, so only a check of the content can tell.
+ */
+export async function flipStoredByte (node: Pick<NodeProcess, 'dataDir'>, pieceId: string, { fraction = 0.5, mask = 0xff } = {}): Promise<void> {
+  const file = join(node.dataDir, 'store', 'pieces', pieceId.slice(0, 2), pieceId)
+  const fh = await open(file, 'r+')
+  try {
+    const at = Math.floor((await fh.stat()).size * fraction)
+    const byte = Buffer.alloc(1)
+    await fh.read(byte, 0, 1, at)
+    byte[0] = (byte[0] as number) ^ mask
+    await fh.write(byte, 0, 1, at)
+  } finally {
+    await fh.close()
+  }
 }

@@ -1,10 +1,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { open, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { runCli } from '../helpers/cli.js'
 import { sha256File, writeRandomFile } from '../helpers/files.js'
-import { contacts, spawnNodes, stopNode, stopNodes, type NodeProcess } from '../helpers/nodes.js'
+import { contacts, flipStoredByte, spawnNodes, stopNode, stopNodes, type NodeProcess } from '../helpers/nodes.js'
 import { tempDir, type TempDir } from '../helpers/tmp.js'
 
 /**
@@ -46,14 +45,7 @@ describe('repair --now', () => {
     assert.ok(lost !== undefined && flipped !== undefined)
     const gone = nodes.find(n => n.contact === lost.node) as NodeProcess
     const corrupt = nodes.find(n => n.contact === flipped.node) as NodeProcess
-    const file = join(corrupt.dataDir, 'store', 'pieces', flipped.pieceId.slice(0, 2), flipped.pieceId)
-    const fh = await open(file, 'r+')
-    const at = Math.floor((await stat(file)).size / 3)
-    const byte = Buffer.alloc(1)
-    await fh.read(byte, 0, 1, at)
-    byte[0] = (byte[0] as number) ^ 0x5a
-    await fh.write(byte, 0, 1, at)
-    await fh.close()
+    await flipStoredByte(corrupt, flipped.pieceId, { fraction: 1 / 3, mask: 0x5a })
     await stopNode(gone)
     const running = nodes.filter(n => n !== gone)
 

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { open, readdir, stat } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DEFAULT_SEGMENT_SIZE } from '../../src/core/constants.js'
 import { parseCapability } from '../../src/crypto/capability.js'
@@ -8,7 +8,7 @@ import { PieceClient, parseContact } from '../../src/transfer/index.js'
 import type { PieceId } from '../../src/core/ids.js'
 import { runCli, type CliResult } from '../helpers/cli.js'
 import { sha256File, writeRandomFile } from '../helpers/files.js'
-import { contacts, restartNode, spawnNodes, stopNode, stopNodes, type NodeProcess } from '../helpers/nodes.js'
+import { contacts, flipStoredByte, restartNode, spawnNodes, stopNode, stopNodes, type NodeProcess } from '../helpers/nodes.js'
 import { tempDir, type TempDir } from '../helpers/tmp.js'
 
 /**
@@ -134,14 +134,7 @@ describe('storage network of 6 nodes', () => {
     const target = audit.json.pieces.find((p: { segment: number, shard: number }) => p.segment === 0 && p.shard === 0)
     const victim = nodes.find(n => n.contact === target?.node)
     assert.ok(target !== undefined && victim !== undefined, 'shard 0 has a holder')
-    const pieceFile = join(victim.dataDir, 'store', 'pieces', target.pieceId.slice(0, 2), target.pieceId)
-    const fh = await open(pieceFile, 'r+')
-    const at = Math.floor((await stat(pieceFile)).size / 2)
-    const byte = Buffer.alloc(1)
-    await fh.read(byte, 0, 1, at)
-    byte[0] = (byte[0] as number) ^ 0xff
-    await fh.write(byte, 0, 1, at)
-    await fh.close()
+    await flipStoredByte(victim, target.pieceId)
 
     const { json } = await download('mibPlusOne', 'flipped')
     assert.ok(json.badPieces.some((b: { pieceId: string, code: string }) => b.pieceId === target.pieceId && b.code === 'BATCHAIN_ERR_PIECE_HASH_MISMATCH'), 'the bad piece is reported')
