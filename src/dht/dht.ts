@@ -38,6 +38,11 @@ const DEAD_CONTACT_MS = 30_000
 /** Least time between two attempts to refill an empty routing table from the seeds (see reseed). */
 const RESEED_MIN_MS = 1000
 
+/** The peer answered with a JSON-RPC error: it is alive (it may just not know the method). */
+function refusedByPeer (err: unknown): boolean {
+  return err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined
+}
+
 const defaultFacts = (): LocalNodeFacts => ({ capacity: 0, free: 0, reachability: 'direct' })
 
 /** Creates a KadNode (or a lookup-only client), binds its UDP socket and loads persisted state. Call join() next. */
@@ -403,7 +408,7 @@ class KadenceDht implements Dht {
   private peerFailed (key: DhtKey, err: unknown, address?: { hostname: string, port: number }): void {
     if (err instanceof AbortError || err instanceof DhtStoppedError) return
     this.wholeTables.delete(key)
-    if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) return
+    if (refusedByPeer(err)) return
     if (address !== undefined) {
       if (this.dead.size > 10_000) this.dead.clear()
       this.dead.set(`${key}@${address.hostname}:${address.port}`, Date.now() + DEAD_CONTACT_MS)
@@ -646,15 +651,7 @@ class KadenceDht implements Dht {
         // Complete: the R closest all asked, their records merged (churn can leave a piece's
         // records on different nodes); the rest of the K closest only if the R have none.
         const ask = async (peers: readonly DhtPeer[]): Promise<void> => {
-          await Promise.all(peers.map(async peer => await this.limit(async () => {
-            try {
-              const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId], peer, { signal })
-              if (Array.isArray(result)) merge(result.slice(0, 256))
-            } catch (err) {
-              if (signal.aborted) throw err
-              this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
-            }
-          })))
+          await Promise.all(peers.map(async peer => { await this.pointersOf(peer, pieceId, merge, signal) }))
         }
         const { peers } = await this.lookup(key, K, signal)
         if (this.role !== 'client') merge(this.pointers.get(pieceId))
@@ -715,11 +712,7 @@ class KadenceDht implements Dht {
           const batch = ids.slice(i, i + MAX_PIECES_PER_FIND_MANY)
           requests.push(this.limit(async () => {
             try {
-              const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], { key: peer[0], host: peer[1].hostname, port: peer[1].port }, { signal })
-              if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
-              const lists = result.map((list: unknown) => Array.isArray(list) ? list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH) : [])
-              // Signatures checked on the thread pool, not on the event loop a download needs.
-              await preverifyPointers(lists.flat())
+              const lists = await this.pointerBatch({ key: peer[0], host: peer[1].hostname, port: peer[1].port }, batch, signal)
               const now = Date.now()
               batch.forEach((id, j) => { found.get(id)?.add(lists[j] as unknown[], now) })
             } catch (err) {
@@ -778,10 +771,7 @@ class KadenceDht implements Dht {
         const batch = ids.slice(i, i + MAX_PIECES_PER_FIND_MANY)
         const ok = await this.limit(async () => {
           try {
-            const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], peer, { signal })
-            if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
-            const lists = result.map((list: unknown) => Array.isArray(list) ? list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH) : [])
-            await preverifyPointers(lists.flat())
+            const lists = await this.pointerBatch(peer, batch, signal)
             const now = Date.now()
             batch.forEach((id, j) => {
               const list = lists[j] as unknown[]
@@ -793,7 +783,7 @@ class KadenceDht implements Dht {
             if (signal.aborted) throw err
             this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
             // Alive but without the RPC (an older node): its pieces one by one.
-            if (err instanceof DhtRpcError && (err.details as { rpcCode?: unknown } | undefined)?.rpcCode !== undefined) {
+            if (refusedByPeer(err)) {
               for (const id of ids.slice(i)) alone.push({ peer, id })
             }
             return false
@@ -802,15 +792,35 @@ class KadenceDht implements Dht {
         if (!ok) return
       }
     }))
-    await Promise.all(alone.map(async ({ peer, id }) => await this.limit(async () => {
+    await Promise.all(alone.map(async ({ peer, id }) => {
+      await this.pointersOf(peer, id, values => found.get(id)?.add(values), signal)
+    }))
+  }
+
+  /** FIND_POINTERS [id] to one peer (under the concurrency limit): its records go to `merge`; a peer that fails is handled as any. */
+  private async pointersOf (peer: DhtPeer, pieceId: PieceId, merge: (values: readonly unknown[]) => unknown, signal: AbortSignal): Promise<void> {
+    await this.limit(async () => {
       try {
-        const { result } = await this.kad.request(RPC.FIND_POINTERS, [id], peer, { signal })
-        if (Array.isArray(result)) found.get(id)?.add(result.slice(0, 256))
+        const { result } = await this.kad.request(RPC.FIND_POINTERS, [pieceId], peer, { signal })
+        if (Array.isArray(result)) merge(result.slice(0, 256))
       } catch (err) {
         if (signal.aborted) throw err
         this.peerFailed(peer.key, err, { hostname: peer.host, port: peer.port })
       }
-    })))
+    })
+  }
+
+  /**
+   * FIND_POINTERS_MANY for ≤ 16 pieces to one peer: one list per piece (at most
+   * MAX_RECORDS_PER_PIECE_IN_BATCH records each), their signatures checked on the thread pool (not
+   * on the event loop a download needs), so merging them afterwards is cache hits.
+   */
+  private async pointerBatch (peer: RpcTarget, batch: readonly PieceId[], signal: AbortSignal): Promise<unknown[][]> {
+    const { result } = await this.kad.request(RPC.FIND_POINTERS_MANY, [batch], peer, { signal })
+    if (!Array.isArray(result) || result.length !== batch.length) throw new DhtRpcError('FIND_POINTERS_MANY answer is not one list per piece')
+    const lists = result.map((list: unknown) => Array.isArray(list) ? list.slice(0, MAX_RECORDS_PER_PIECE_IN_BATCH) : [])
+    await preverifyPointers(lists.flat())
+    return lists
   }
 
   // ---- plumbing ---------------------------------------------------------------------------------

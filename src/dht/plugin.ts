@@ -102,7 +102,7 @@ export function installPlugin (node: BatKadNode, context: PluginContext): void {
     // Records that would replace or evict one already kept are checked here first, on the thread
     // pool (the store's own check is then a cache hit): a holder's refresh replaces its records.
     const now = Date.now()
-    await preverifyPointers(records.filter(record => checkPointerUnsigned(record, now).ok && context.pointers.contested(record as PointerRecord, now)))
+    await preverifyPointers(records.filter(record => checkPointerUnsigned(record, now).ok && context.pointers.contested(record as PointerRecord)))
     return records.map(record => context.pointers.put(record, now, { lazy: true }))
   })
   handler(node, RPC.FIND_POINTERS, log, async ([pieceId, closer], asker) => {

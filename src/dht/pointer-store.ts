@@ -123,12 +123,12 @@ export class PointerStore {
    * Whether putting `record` would replace or evict a record already kept (so put checks its
    * signature even when lazy): callers check such records on the thread pool first.
    */
-  contested (record: PointerRecord, now = Date.now()): boolean {
+  contested (record: PointerRecord): boolean {
     const holders = this.pieces.get(record.pieceId)
     const existing = holders?.get(record.holder)
     if (existing !== undefined) return existing.signature !== record.signature && (newer(record, existing) || this.unchecked.has(existing))
-    return this.count >= this.maxRecords || (holders?.size ?? 0) >= this.maxHoldersPerPiece ||
-      [...(holders?.values() ?? [])].some(rec => rec.expiresAt <= now)
+    // At the holders-per-piece bound a put may evict a record (the total bound only refuses).
+    return (holders?.size ?? 0) >= this.maxHoldersPerPiece
   }
 
   /**

@@ -76,8 +76,8 @@ export interface ReconstructOptions extends AbortOptions {
    * Rebuild only these shards (those of them that are absent). Other absent shards are left
    * uncomputed where the code allows it (an absent data shard is rebuilt on the way to a parity
    * shard, and the code may use absent slots as scratch): their entries in the result are their
-   * workspace slots, contents unspecified. Repair
-   * rebuilds the pieces that were lost, not the good ones it did not fetch. @defaultValue every absent shard
+   * workspace slots, contents unspecified. Repair rebuilds the pieces that were lost, not the
+   * good ones it did not fetch. @defaultValue every absent shard
    */
   only?: readonly number[]
 }

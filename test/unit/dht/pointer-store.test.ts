@@ -147,7 +147,7 @@ describe('PointerStore', () => {
       const real = signPointer(holder, id, { ttlMs: 60_000, now: NOW })
       const laterFake = forge(signPointer(holder, id, { ttlMs: 60_000, now: NOW + 1000 }))
       assert.equal(store.put(real, NOW + 2000), 'stored')
-      assert.equal(store.contested(laterFake, NOW + 2000), true)
+      assert.equal(store.contested(laterFake), true)
       assert.equal(store.put(laterFake, NOW + 2000, { lazy: true }), 'invalid', 'checked: it would replace a kept record')
       assert.deepEqual(store.get(id, NOW + 2000), [real])
 
@@ -155,7 +155,7 @@ describe('PointerStore', () => {
       const fakeFirst = forge(signPointer(holder, other, { ttlMs: 60_000, now: NOW + 1000 }))
       const realLater = signPointer(holder, other, { ttlMs: 60_000, now: NOW })
       assert.equal(store.put(fakeFirst, NOW + 2000, { lazy: true }), 'accepted')
-      assert.equal(store.contested(realLater, NOW + 2000), true, 'it meets an unchecked record of its holder')
+      assert.equal(store.contested(realLater), true, 'it meets an unchecked record of its holder')
       assert.equal(store.put(realLater, NOW + 2000, { lazy: true }), 'accepted', 'the unchecked forgery was checked and dropped, not kept as newer')
       assert.deepEqual(await store.servable(store.get(other, NOW + 2000), NOW + 2000), [realLater])
     })
