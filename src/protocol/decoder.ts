@@ -141,6 +141,8 @@ export class FrameDecoder {
 
   /** Removes and returns exactly n buffered bytes (n ≤ buffered), copying only across chunk borders. */
   private take (n: number): Buffer {
+    // A 0-byte header can be taken with nothing buffered (and then fails as MessagePack).
+    if (n === 0) return Buffer.alloc(0)
     const first = this.chunks[0] as Buffer
     if (first.length === n) {
       this.chunks.shift()

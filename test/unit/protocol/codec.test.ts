@@ -92,6 +92,14 @@ describe('frame codec', () => {
     }
   })
 
+  test('a header of 0 bytes with nothing after the prefix is malformed, not a crash (fuzz seed 316434571)', () => {
+    const prefix = Buffer.alloc(PREFIX_SIZE)
+    prefix[0] = 0xba; prefix[1] = Op.Ping
+    const decoder = new FrameDecoder()
+    decoder.push(prefix)
+    assert.throws(() => drain(decoder), MalformedFrameError)
+  })
+
   test('header schemas reject wrong shapes with the offending field named', () => {
     assert.throws(() => parseHeader(Op.Get, { id: '../../etc/passwd' }), (err: Error) => err instanceof InvalidHeaderError && /id/.test(err.message))
     assert.throws(() => parseHeader(Op.Put, { id, size: -1, owner: randomBytes(32), signature: randomBytes(64) }), InvalidHeaderError)
