@@ -21,23 +21,32 @@ export function abortReason (signal: AbortSignal): Error {
 /**
  * A signal that fires when any input fires or after `timeoutMs` (if given).
  * Call `clear()` when done so timers and listeners do not outlive the operation.
+ *
+ * The deadline is judged once more after the next poll phase: when the event loop was blocked
+ * past it (a long synchronous task, or a starved process), the answer may already sit in a
+ * socket, and timers run before I/O. Without this, every operation in flight would time out at
+ * once, and a node that answered in time would be counted as a miss.
  */
 export function deadlineSignal (signal: AbortSignal | undefined, timeoutMs?: number): { signal: AbortSignal, clear: () => void } {
   const controller = new AbortController()
   const onAbort = (): void => { controller.abort(signal?.reason) }
   let timer: NodeJS.Timeout | undefined
+  let immediate: NodeJS.Immediate | undefined
   if (signal !== undefined) {
     if (signal.aborted) controller.abort(signal.reason)
     else signal.addEventListener('abort', onAbort, { once: true })
   }
   if (timeoutMs !== undefined && Number.isFinite(timeoutMs) && !controller.signal.aborted) {
-    timer = setTimeout(() => { controller.abort(new TimeoutError(`Timed out after ${timeoutMs} ms`)) }, timeoutMs)
+    timer = setTimeout(() => {
+      immediate = setImmediate(() => { controller.abort(new TimeoutError(`Timed out after ${timeoutMs} ms`)) })
+    }, timeoutMs)
     timer.unref()
   }
   return {
     signal: controller.signal,
     clear: () => {
       if (timer !== undefined) clearTimeout(timer)
+      if (immediate !== undefined) clearImmediate(immediate)
       signal?.removeEventListener('abort', onAbort)
     }
   }

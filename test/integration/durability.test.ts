@@ -61,8 +61,11 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     return out
   }
 
-  /** What the repair queue and the worker are doing, for a failure message. */
-  const diagnose = async (): Promise<string> => {
+  /**
+   * What the repair queue, the workers and keepalive are doing, for a failure message. CI shows
+   * only the end of a failure, so the node states and the workers' own logs come last.
+   */
+  const diagnose = async (workers: ReadonlyArray<JsonProcess | undefined> = [worker]): Promise<string> => {
     const queue = new Queue('repair', { connection: bullConnection({ url: (redis as RedisServer).url, role: 'client' }), prefix: 'batchain' })
     try {
       const counts = await queue.getJobCounts()
@@ -71,7 +74,11 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       const active = (await queue.getJobs(['active', 'prioritized', 'delayed', 'failed', 'waiting'], 0, 20)).map(j => ({ id: j.id, name: j.name, data: j.data, progress: j.progress, attempts: j.attemptsMade, failed: j.failedReason, processedOn: j.processedOn }))
       const segmentJobs = (await queue.getJobs(['completed'], 0, 200)).filter(j => j.name === 'repair-segments' || j.name === 'repair-segment').map(j => ({ id: j.id, data: j.data, rv: j.returnvalue, fin: j.finishedOn }))
       const s = await status().catch(e => String(e))
-      return `repair queue ${JSON.stringify(counts)} dedup ${holders.join(' ')} completed segment jobs ${JSON.stringify(segmentJobs)} jobs ${JSON.stringify(active)}; status ${JSON.stringify(s).slice(0, 3000)}; worker events ${JSON.stringify(worker?.events.filter(e => e.queue !== 'keepalive').slice(-10))}; worker stderr ${worker?.stderr().split('\n').filter(l => !l.includes('ping')).slice(-30).join('\n') ?? ''}`
+      const now = Date.now()
+      const registry = (await nodes.list()).map(n => `${n.nodeId.slice(0, 12)} ${n.state} missed=${n.missed}${n.lastError === undefined ? '' : ` err=${n.lastError}`}${n.lastSeen === undefined ? '' : ` seen=-${now - n.lastSeen}ms`} rep=${reputationScore(n).toFixed(2)} ${n.piece.host}:${n.piece.port}`)
+      const running = storage.map(n => `${n.nodeId.slice(0, 12)}=${n.proc === undefined ? 'stopped' : 'running'}`)
+      const logs = workers.filter(w => w !== undefined).map(w => `[${w.name}] events ${JSON.stringify(w.events.filter(e => e.queue !== 'keepalive').slice(-8))} stderr ${w.stderr().split('\n').filter(l => !l.includes('"ping"')).slice(-25).join('\n')}`)
+      return `repair queue ${JSON.stringify(counts)} dedup ${holders.join(' ')} completed segment jobs ${JSON.stringify(segmentJobs)} jobs ${JSON.stringify(active)}; status ${JSON.stringify(s).slice(0, 3000)};\n${logs.join('\n')}\nstorage processes ${running.join(' ')}\nnode registry:\n${registry.join('\n')}`
     } finally {
       await queue.close()
     }
@@ -241,7 +248,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     const url = (redis as RedisServer).url
     // Only the failpointed worker takes repairs; a keepalive-only worker keeps node states current.
     await worker?.stop()
-    const keepalive = await spawnJsonCli('keepalive-worker', ['worker', '--redis', url, '--queues', 'keepalive,audit', '--bootstrap', seed])
+    const keepalive = await spawnJsonCli('keepalive-worker', ['worker', '--redis', url, '--queues', 'keepalive,audit', '--bootstrap', seed], { BATCHAIN_LOG_LEVEL: 'info' })
     processes.push(keepalive)
     const doomed = await spawnJsonCli('doomed-worker', ['worker', '--redis', url, '--queues', 'repair', '--bootstrap', seed, '--concurrency', '1', '--lock-duration', '2000', '--stalled-interval', '1000'], { BATCHAIN_FAILPOINTS: 'repair.after-place=sleep(60000)', BATCHAIN_LOG_LEVEL: 'info' })
     processes.push(doomed)
@@ -260,7 +267,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       const job = await eventually('a repair job that placed a piece and waits at the failpoint', async () => {
         const active = await queue.getActive()
         return active.find(j => j.name === 'repair-segments' && Array.isArray((j.progress as { placed?: unknown[] } | undefined)?.placed) && ((j.progress as { placed: unknown[] }).placed.length > 0))
-      }, { attempts: 240, everyMs: 250 }).catch(async err => { throw new Error(`${(err as Error).message}; doomed worker events ${JSON.stringify(doomed.events.slice(-8))}; stderr ${doomed.stderr().slice(-3000)}; ${await diagnose()}`) })
+      }, { attempts: 240, everyMs: 250 }).catch(async err => { throw new Error(`${(err as Error).message}: ${await diagnose([keepalive, doomed])}`) })
       const placedBefore = (job.progress as { placed: Array<{ segment: number, pieceId: string, node: { nodeId: string } }> }).placed
       // One job covers every degraded segment of the file (they are in one aligned range), and
       // the worker is killed while it is in the middle of it.
@@ -273,6 +280,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       processes.push(rescuer)
       worker = rescuer
       await rescuer.waitFor(e => e.event === 'completed' && e.jobId === job.id, `the killed job ${String(job.id)} completed by the rescuer`, 120_000)
+        .catch(async err => { throw new Error(`${(err as Error).message}: ${await diagnose([keepalive, rescuer])}`) })
       // The re-run repaired every segment of the job, confirming the killed run's placements
       // (their nodes are the ones it reports) rather than placing those pieces again.
       const done = await queue.getJob(job.id as string)
@@ -285,7 +293,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       const healed = await eventually('every segment back to 6 good pieces', async () => {
         const st = await status()
         return st.healthy && st.segments.every(seg => seg.good === 6) ? st : undefined
-      }, { attempts: 120, everyMs: 1000 })
+      }, { attempts: 120, everyMs: 1000 }).catch(async err => { throw new Error(`${(err as Error).message}: ${await diagnose([keepalive, rescuer])}`) })
       // Copies made by the repairs: each rebuilt piece gained exactly one, and the killed run's
       // placement is the one that stayed (not stored a second time elsewhere).
       const onDisk = await piecesOnDisk()
