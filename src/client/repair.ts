@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../core/logger.js'
 import { leafCount, leafLength, pieceIdOf, verifyProof } from '../crypto/merkle.js'
 import type { PointerRecord } from '../crypto/pointer.js'
 import type { ErasureCoder } from '../erasure/index.js'
-import type { Manifest } from '../manifest/index.js'
+import type { Manifest, SegmentLayout } from '../manifest/index.js'
 import { formatContact, type Contact, type PieceClient, type PutGrant } from '../transfer/index.js'
 import { goodHolders, segmentHealth, type HolderJudge, type SegmentHealthReport } from './health.js'
 import { BufferPool } from './buffer-pool.js'
@@ -65,6 +65,16 @@ export interface RepairSegmentOptions extends AbortOptions {
    * repair done.
    */
   deferPublish?: (records: readonly PointerRecord[]) => void
+  /**
+   * When the segment turns out healthy (nothing to rebuild), have each good holder sign its
+   * pointer records again (HAS with pointers) and publish them. For a segment that a checker
+   * queued as degraded: the checker finds holders through pointer records, while `holders` may
+   * hold copies found by asking nodes directly, such as one stored by a repair that was
+   * interrupted before it recorded or published it. Without a record the network cannot find
+   * that copy (downloads do not use it) and the checker would queue the segment again forever.
+   * @defaultValue false
+   */
+  refreshSkipped?: boolean
   logger?: Logger
 }
 
@@ -118,6 +128,7 @@ export async function repairSegment (manifest: Manifest, index: number, options:
   if (before.good >= threshold) {
     // Pointers of confirmed earlier placements may not have been published before the crash.
     await publish(options.network, confirmed, options)
+    if (options.refreshSkipped === true) await publishRecords(options.network, await holderRecords(layout, holders, options, confirmed), options)
     lap('publish')
     return { segment: index, goodBefore: before.good, goodAfter: before.good, total: n, placed: confirmed, bytes: 0, before, after: before, skipped: true, timings }
   }
@@ -200,6 +211,9 @@ export async function repairSegment (manifest: Manifest, index: number, options:
     if (confirmed.some(p => p.shard === shard)) continue
     const result = await placeOne(shard, { id, data: shards[shard] as Buffer, grant: grants.get(shard) as PutGrant })
     const placement: RepairPlacement = { shard, pieceId: id, node: result.node, ...(result.pointer === undefined ? {} : { pointer: result.pointer }) }
+    // Stored, but neither recorded for a re-run nor published: a crash here leaves a copy that
+    // only asking the node finds (see refreshSkipped).
+    await failpoint('repair.before-record', options.signal)
     taken.add(result.node.nodeId)
     takenAddresses.add(formatContact(result.node))
     await options.onPlaced?.(placement)
@@ -252,10 +266,43 @@ function roundTimings<T extends Record<string, number>> (t: T): T {
 }
 
 async function publish (network: StorageNetwork, placed: readonly RepairPlacement[], options: AbortOptions & Pick<RepairSegmentOptions, 'deferPublish'>): Promise<void> {
-  const records = placed.flatMap(p => p.pointer === undefined ? [] : [p.pointer])
+  await publishRecords(network, placed.flatMap(p => p.pointer === undefined ? [] : [p.pointer]), options)
+}
+
+async function publishRecords (network: StorageNetwork, records: readonly PointerRecord[], options: AbortOptions & Pick<RepairSegmentOptions, 'deferPublish'>): Promise<void> {
   if (records.length === 0) return
   if (options.deferPublish !== undefined) options.deferPublish(records)
   else await network.publish(records, options)
+}
+
+/**
+ * Fresh pointer records from every good holder of the segment's pieces (one HAS with pointers per
+ * holder), except the placements in `except` (published from their own records). A holder that
+ * does not answer is skipped: its copy stays as findable as it was.
+ */
+async function holderRecords (layout: SegmentLayout, holders: ReadonlyMap<PieceId, readonly Holder[]>, options: RepairSegmentOptions, except: readonly RepairPlacement[]): Promise<PointerRecord[]> {
+  const done = new Set(except.map(p => `${p.pieceId}@${p.node.nodeId}`))
+  const byNode = new Map<string, { holder: Holder, ids: PieceId[] }>()
+  for (const [id, list] of goodHolders(layout, holders, options.judge)) {
+    for (const holder of list) {
+      if (done.has(`${id}@${holder.nodeId}`)) continue
+      const entry = byNode.get(holder.nodeId) ?? { holder, ids: [] }
+      entry.ids.push(id)
+      byNode.set(holder.nodeId, entry)
+    }
+  }
+  const records: PointerRecord[] = []
+  await Promise.all([...byNode.values()].map(async ({ holder, ids }) => {
+    try {
+      const { pointers, nodeId } = await options.client.has(holder, ids, { signal: options.signal, pointers: true })
+      if (nodeId !== holder.nodeId) return
+      for (const record of pointers ?? []) if (record !== undefined) records.push(record)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      options.logger?.warn({ node: formatContact(holder), err: errorMessage(err) }, 'a holder did not sign its pointer records again')
+    }
+  }))
+  return records
 }
 
 /**

@@ -206,6 +206,10 @@ export class Durability {
       exclude,
       ...(nodes === undefined ? {} : { targets: registryTargets(nodes.values(), exclude) }),
       window: options.window ?? this.init.repairWindow ?? 2,
+      // A segment queued as degraded that the repair finds healthy: the checker, which finds
+      // holders through the DHT, did not see a copy that asking the nodes found (one stored by an
+      // interrupted repair, say). Its holder's record is published so both agree from now on.
+      refreshSkipped: true,
       signal: options.signal,
       ...(options.previous === undefined ? {} : { previous: options.previous }),
       ...(options.onPlaced === undefined ? {} : { onPlaced: options.onPlaced }),

@@ -18,6 +18,22 @@ const safeUint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 /** Most ids one HAS request may ask about (512 hex ids ≈ 34 KiB, well inside MAX_HEADER_SIZE). */
 export const MAX_HAS_IDS = 512
 
+/**
+ * Most ids one HAS request may ask about with `pointers` (a signed record each: ~400 bytes, and an
+ * Ed25519 signature of the node's work per record).
+ */
+export const MAX_HAS_POINTER_IDS = 64
+
+/** A node's signed pointer record (crypto/pointer.ts checks it; this only bounds its shape). */
+const pointerRecord = z.object({
+  pieceId: hex64,
+  holder: hex64,
+  publicKey: z.string().max(64),
+  issuedAt: z.number().int().nonnegative(),
+  expiresAt: z.number().int().nonnegative(),
+  signature: z.string().max(128)
+})
+
 export const schemas = {
   [Op.Hello]: z.object({
     version: z.number().int().min(0).max(0xffff),
@@ -43,14 +59,7 @@ export const schemas = {
   [Res.Put]: z.object({
     created: z.boolean(),
     /** The node's signed pointer record for the piece (crypto/pointer.ts), checked by the client. */
-    pointer: z.object({
-      pieceId: hex64,
-      holder: hex64,
-      publicKey: z.string().max(64),
-      issuedAt: z.number().int().nonnegative(),
-      expiresAt: z.number().int().nonnegative(),
-      signature: z.string().max(128)
-    }).optional()
+    pointer: pointerRecord.optional()
   }),
   [Op.Continue]: z.object({}),
   [Op.Data]: z.object({}),
@@ -91,8 +100,19 @@ export const schemas = {
   }),
   [Op.Ping]: z.object({}),
   [Res.Ping]: z.object({ time: safeUint }),
-  [Op.Has]: z.object({ ids: z.array(hex64).min(1).max(MAX_HAS_IDS) }),
-  [Res.Has]: z.object({ have: z.array(z.boolean()).max(MAX_HAS_IDS) }),
+  [Op.Has]: z.object({
+    ids: z.array(hex64).min(1).max(MAX_HAS_IDS),
+    /**
+     * Also answer with this node's freshly signed pointer record for each piece it holds (at most
+     * MAX_HAS_POINTER_IDS ids): how a repairer makes a copy that nobody published findable.
+     */
+    pointers: z.boolean().optional()
+  }).refine(h => h.pointers !== true || h.ids.length <= MAX_HAS_POINTER_IDS, `at most ${MAX_HAS_POINTER_IDS} ids with pointers`),
+  [Res.Has]: z.object({
+    have: z.array(z.boolean()).max(MAX_HAS_IDS),
+    /** With `pointers`: per id, the record (null where the node does not hold the piece). */
+    pointers: z.array(pointerRecord.nullable()).max(MAX_HAS_POINTER_IDS).optional()
+  }),
   [Op.Error]: z.object({
     code: z.string().max(96),
     message: z.string().max(1024)

@@ -4,7 +4,7 @@ import { InvalidArgumentError, InvalidSignatureError, MalformedFrameError, Piece
 import type { NodeId, PieceId } from '../core/ids.js'
 import { sign, type Identity } from '../crypto/keys.js'
 import { checkPointer, type PointerRecord } from '../crypto/pointer.js'
-import { MAX_HAS_IDS, Op, Res, deleteSigningBytes, parseHeader, putSigningBytes, type FrameLimits, type HeaderOf } from '../protocol/index.js'
+import { MAX_HAS_IDS, MAX_HAS_POINTER_IDS, Op, Res, deleteSigningBytes, parseHeader, putSigningBytes, type FrameLimits, type HeaderOf } from '../protocol/index.js'
 import { formatContact, type Contact } from './contact.js'
 import { PeerConnection } from './connection.js'
 
@@ -157,23 +157,32 @@ export class PieceClient {
     })
   }
 
-  /** Which of `ids` the node holds (batched by MAX_HAS_IDS). */
-  async has (contact: Contact, ids: readonly PieceId[], options: AbortOptions = {}): Promise<{ have: boolean[], nodeId: NodeId }> {
+  /**
+   * Which of `ids` the node holds (batched by MAX_HAS_IDS). With `pointers`, also the node's freshly
+   * signed pointer record for each piece it holds (batched by MAX_HAS_POINTER_IDS; undefined where it
+   * holds none, or when the node sends no records). Each record is checked here: one that is not
+   * this node's, for that piece, validly signed, is a protocol violation (InvalidSignatureError).
+   */
+  async has (contact: Contact, ids: readonly PieceId[], options: AbortOptions & { pointers?: boolean } = {}): Promise<{ have: boolean[], nodeId: NodeId, pointers?: Array<PointerRecord | undefined> }> {
     const have: boolean[] = []
+    const pointers: Array<PointerRecord | undefined> = []
     let nodeId: NodeId | undefined
-    for (let i = 0; i < ids.length; i += MAX_HAS_IDS) {
-      const batch = ids.slice(i, i + MAX_HAS_IDS)
+    const step = options.pointers === true ? MAX_HAS_POINTER_IDS : MAX_HAS_IDS
+    for (let i = 0; i < ids.length; i += step) {
+      const batch = ids.slice(i, i + step)
       const result = await this.withConnection(contact, this.init.requestTimeout, options, async (conn, signal) => {
-        await conn.writer.writeFrame(Op.Has, { ids: batch }, 0, signal)
+        await conn.writer.writeFrame(Op.Has, options.pointers === true ? { ids: batch, pointers: true } : { ids: batch }, 0, signal)
         const h = parseHeader(Res.Has, (await conn.response(Res.Has, signal)).header)
         if (h.have.length !== batch.length) throw new MalformedFrameError('HAS response length differs from the request')
-        return { have: h.have, nodeId: conn.nodeId }
+        if (h.pointers !== undefined && h.pointers.length !== batch.length) throw new MalformedFrameError('HAS response has a pointer list of another length than the request')
+        return { have: h.have, nodeId: conn.nodeId, pointers: h.pointers?.map((p, j) => p === null ? undefined : checkedPointer(p, batch[j] as PieceId, conn.nodeId)) }
       })
       have.push(...result.have)
+      pointers.push(...(result.pointers ?? batch.map(() => undefined)))
       nodeId = result.nodeId
     }
     if (nodeId === undefined) nodeId = (await this.ping(contact, options)).nodeId
-    return { have, nodeId }
+    return options.pointers === true ? { have, nodeId, pointers } : { have, nodeId }
   }
 
   /** Closes every pooled connection. */
@@ -260,13 +269,17 @@ export interface PutResult {
   pointer?: PointerRecord
 }
 
-/** A pointer record that is not this node's, for this piece, validly signed, is a protocol violation. */
 function putResult (id: PieceId, nodeId: NodeId, header: HeaderOf<typeof Res.Put>): PutResult {
   if (header.pointer === undefined) return { created: header.created, nodeId }
-  const pointer = header.pointer as PointerRecord
+  return { created: header.created, nodeId, pointer: checkedPointer(header.pointer, id, nodeId) }
+}
+
+/** A pointer record that is not this node's, for this piece, validly signed, is a protocol violation. */
+function checkedPointer (record: unknown, id: PieceId, nodeId: NodeId): PointerRecord {
+  const pointer = record as PointerRecord
   const check = checkPointer(pointer)
   if (!check.ok || pointer.pieceId !== id || pointer.holder !== nodeId) {
     throw new InvalidSignatureError(`The node's pointer record for piece ${id} is invalid: ${check.ok ? 'not for this piece or node' : check.reason}`, { details: { node: nodeId } })
   }
-  return { created: header.created, nodeId, pointer }
+  return pointer
 }

@@ -107,6 +107,11 @@ describe('frame codec', () => {
     assert.throws(() => parseHeader(Op.Audit, { id, indices: [] }), InvalidHeaderError)
     assert.throws(() => parseHeader(Op.Audit, { id, indices: Array.from({ length: 65 }, (_, i) => i) }), InvalidHeaderError)
     assert.throws(() => parseHeader(Op.Has, { ids: ['AB'.repeat(32)] }), InvalidHeaderError)
+    // Signed records cost the node a signature each: a HAS with pointers is capped lower.
+    const ids65 = Array.from({ length: 65 }, () => id)
+    assert.equal(parseHeader(Op.Has, { ids: ids65 }).ids.length, 65)
+    assert.throws(() => parseHeader(Op.Has, { ids: ids65, pointers: true }), /at most 64 ids with pointers/)
+    assert.throws(() => parseHeader(Res.Has, { have: [true], pointers: [{ pieceId: id, holder: id }] }), InvalidHeaderError)
   })
 
   test('encodeFrameHead refuses headers over the limit', () => {

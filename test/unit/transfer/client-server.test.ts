@@ -6,6 +6,7 @@ import { MiB } from '../../../src/core/constants.js'
 import { AbortError, TimeoutError, type RemoteError } from '../../../src/core/errors.js'
 import type { NodeId } from '../../../src/core/ids.js'
 import { generateIdentity } from '../../../src/crypto/keys.js'
+import { checkPointer } from '../../../src/crypto/pointer.js'
 import { leafCount, pieceIdOf, verifyProof } from '../../../src/crypto/merkle.js'
 import { createMemoryStore } from '../../../src/store/index.js'
 import { PieceClient, createPieceServer, type Contact, type PieceServer } from '../../../src/transfer/index.js'
@@ -45,6 +46,42 @@ describe('piece server and client', () => {
     indices.forEach((index, i) => {
       assert.ok(verifyProof(Buffer.from(id, 'hex'), index, leafCount(data.length), answer.leaves[i] as Buffer, answer.proofs[i] as Buffer[]))
     })
+  })
+
+  test('HAS with pointers: the node signs a fresh record for each piece it holds, in batches past the per-request cap', async () => {
+    const server2 = createPieceServer({ store: createMemoryStore({ capacity: 64 * MiB }), identity: generateIdentity(), pointerTtlMs: 60_000 })
+    await server2.start()
+    const at = server2.address()
+    try {
+      const held = await Promise.all(Array.from({ length: 70 }, async () => {
+        const data = randomBytes(64)
+        const id = pieceIdOf(data)
+        await client.put(at, id, data)
+        return id
+      }))
+      const absent = pieceIdOf(randomBytes(64))
+      // 71 ids: more than one request may carry with pointers (64), so two requests.
+      const ids = [...held.slice(0, 40), absent, ...held.slice(40)]
+      const answer = await client.has(at, ids, { pointers: true })
+      assert.equal(answer.have.filter(Boolean).length, 70)
+      assert.equal(answer.have[40], false)
+      assert.equal(answer.pointers?.length, ids.length)
+      assert.equal(answer.pointers?.[40], undefined, 'no record for a piece it does not hold')
+      answer.pointers?.forEach((record, i) => {
+        if (i === 40) return
+        assert.ok(record !== undefined)
+        assert.equal(record.pieceId, ids[i])
+        assert.equal(record.holder, answer.nodeId)
+        assert.ok(checkPointer(record).ok, 'validly signed')
+      })
+      // Without the option, no records (and none from a node that publishes none).
+      assert.equal((await client.has(at, held.slice(0, 2))).pointers, undefined)
+      const data = randomBytes(64)
+      await client.put(contact, pieceIdOf(data), data)
+      assert.deepEqual((await client.has(contact, [pieceIdOf(data)], { pointers: true })).pointers, [undefined])
+    } finally {
+      await server2.stop()
+    }
   })
 
   test('the handshake pins the expected node id', async () => {
