@@ -12,7 +12,10 @@ function block (ms: number): void {
 describe('deadlineSignal', () => {
   test('fires a TimeoutError after the deadline', async () => {
     const d = deadlineSignal(undefined, 20)
+    // The deadline's timer does not hold the process open (unref): this one does, for the wait.
+    const hold = setTimeout(() => {}, 5000)
     await new Promise(resolve => d.signal.addEventListener('abort', resolve, { once: true }))
+    clearTimeout(hold)
     assert.ok(d.signal.reason instanceof TimeoutError)
     assert.equal(d.signal.reason.code, 'BATCHAIN_ERR_TIMEOUT')
     d.clear()
