@@ -104,6 +104,7 @@ js "$DIR/status.json" 'console.log(`   ${r.healthy ? "healthy again" : "still de
 
 say "7. Auditing a sample of pieces here (Merkle challenges against the manifest's roots; a verify capability would do)"
 "${BATCHAIN[@]}" audit "$CAP" --now --sample 2 | tail -1 || true
+echo "   (every holder of each sampled piece is challenged; unreachable ones are the stopped nodes' old copies, named by their pointer records until those expire)"
 
 say "Done: a testnet of $NODES storage nodes stored the file, found it again through the DHT, survived 2 nodes going away, and repaired itself."
 if [ -n "$DASHBOARD" ]; then

@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../core/logger.js'
 import type { Capability } from '../crypto/capability.js'
 import { leafCount, leafLength, verifyProof } from '../crypto/merkle.js'
 import { PieceClient, formatContact } from '../transfer/index.js'
-import type { Holder, PieceLocator } from './locator.js'
+import type { Holder, LocateOptions, PieceLocator } from './locator.js'
 import { fetchManifest } from './manifest-store.js'
 
 export interface PieceAudit {
@@ -40,6 +40,8 @@ export interface AuditReport {
 
 export interface AuditOptions extends AbortOptions {
   locator: PieceLocator
+  /** Known holder addresses by node id (see LocateOptions.addressOf): no lookup per holder. */
+  addressOf?: LocateOptions['addressOf']
   client?: PieceClient
   /** Random leaves challenged per piece and holder. @defaultValue 4 */
   leavesPerPiece?: number

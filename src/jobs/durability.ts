@@ -143,8 +143,13 @@ export class Durability {
    */
   async audit (capability: string, options: AuditRunOptions = {}): Promise<AuditReport> {
     const cap = Durability.verifyOf(capability)
+    // Holders at the addresses keepalive keeps current, as the check finds them (a holder that
+    // moved is looked up when it does not answer there), not one DHT lookup per holder: the audit
+    // and the check then see the same holders.
+    const addressOf = this.init.nodes === undefined ? undefined : addressesOf(new Map((await this.init.nodes.list(options)).map(n => [n.nodeId, n])))
     const report = await auditFile(cap, {
       locator: this.init.network.locator,
+      ...(addressOf === undefined ? {} : { addressOf }),
       client: this.init.client,
       signal: options.signal,
       ...(options.samplePerSegment === undefined ? {} : { samplePerSegment: options.samplePerSegment }),
