@@ -178,7 +178,7 @@ export class PieceClient {
         return { have: h.have, nodeId: conn.nodeId, pointers: h.pointers?.map((p, j) => p === null ? undefined : checkedPointer(p, batch[j] as PieceId, conn.nodeId)) }
       })
       have.push(...result.have)
-      pointers.push(...(result.pointers ?? batch.map(() => undefined)))
+      if (options.pointers === true) pointers.push(...(result.pointers ?? batch.map(() => undefined)))
       nodeId = result.nodeId
     }
     if (nodeId === undefined) nodeId = (await this.ping(contact, options)).nodeId

@@ -63,6 +63,22 @@ describe('durability: keepalive, audit, repair, reputation', () => {
   }
 
   /**
+   * The running node that is the only holder of the most pieces (nodes that came back earlier hold
+   * spare copies of some), and those pieces: what its loss leaves to rebuild.
+   */
+  const soleHolderVictim = (s: Status): { victim: NodeProcess, lost: Set<string> } => {
+    const counts = new Map<string, number>()
+    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null && p.holders.length === 1) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
+    const victim = storage.filter(n => n.proc !== undefined).sort((a, b) => (counts.get(b.nodeId) ?? 0) - (counts.get(a.nodeId) ?? 0))[0] as NodeProcess
+    const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId && p.holders.length === 1).map(p => p.id)))
+    return { victim, lost }
+  }
+
+  /** Nodes that hold a copy of the piece now and did not before. */
+  const newCopies = (before: Map<string, string[]>, now: Map<string, string[]>, pieceId: string): string[] =>
+    (now.get(pieceId) ?? []).filter(n => !(before.get(pieceId) ?? []).includes(n))
+
+  /**
    * What the repair queue, the workers and keepalive are doing, for a failure message. CI shows
    * only the end of a failure, so the node states and the workers' own logs come last.
    */
@@ -254,12 +270,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     const doomed = await spawnJsonCli('doomed-worker', ['worker', '--redis', url, '--queues', 'repair', '--bootstrap', seed, '--concurrency', '1', '--lock-duration', '2000', '--stalled-interval', '1000'], { BATCHAIN_FAILPOINTS: 'repair.after-place=sleep(60000)', BATCHAIN_LOG_LEVEL: 'info' })
     processes.push(doomed)
 
-    const s = await status()
-    // The node that is the only holder of the most pieces: its loss means that many pieces to
-    // rebuild (nodes that came back earlier hold spare copies of some pieces).
-    const counts = new Map<string, number>()
-    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null && p.holders.length === 1) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
-    const victim = storage.filter(n => n.proc !== undefined).sort((a, b) => (counts.get(b.nodeId) ?? 0) - (counts.get(a.nodeId) ?? 0))[0] as NodeProcess
+    const { victim, lost } = soleHolderVictim(await status())
     await stopNode(victim)
     const copiesBefore = await piecesOnDisk()
 
@@ -298,15 +309,14 @@ describe('durability: keepalive, audit, repair, reputation', () => {
       // Copies made by the repairs: each rebuilt piece gained exactly one, and the killed run's
       // placement is the one that stayed (not stored a second time elsewhere).
       const onDisk = await piecesOnDisk()
-      const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId && p.holders.length === 1).map(p => p.id)))
       for (const seg of healed.segments) {
         for (const p of seg.pieces) {
-          const added = (onDisk.get(p.id) ?? []).filter(n => !(copiesBefore.get(p.id) ?? []).includes(n))
+          const added = newCopies(copiesBefore, onDisk, p.id)
           assert.equal(added.length, lost.has(p.id) ? 1 : 0, `piece ${p.id.slice(0, 12)}: ${added.length} new copies`)
         }
       }
       for (const p of placedBefore) {
-        const added = (onDisk.get(p.pieceId) ?? []).filter(n => !(copiesBefore.get(p.pieceId) ?? []).includes(n))
+        const added = newCopies(copiesBefore, onDisk, p.pieceId)
         assert.deepEqual(added, [p.node.nodeId], 'the killed run\'s placement was kept, not stored again elsewhere')
       }
     } finally {
@@ -333,11 +343,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     processes.push(flaky)
     worker = flaky
 
-    const s = await status()
-    const counts = new Map<string, number>()
-    for (const seg of s.segments) for (const p of seg.pieces) if (p.nodeId !== null && p.holders.length === 1) counts.set(p.nodeId, (counts.get(p.nodeId) ?? 0) + 1)
-    const victim = storage.filter(n => n.proc !== undefined).sort((a, b) => (counts.get(b.nodeId) ?? 0) - (counts.get(a.nodeId) ?? 0))[0] as NodeProcess
-    const lost = new Set(s.segments.flatMap(seg => seg.pieces.filter(p => p.nodeId === victim.nodeId && p.holders.length === 1).map(p => p.id)))
+    const { victim, lost } = soleHolderVictim(await status())
     assert.ok(lost.size > 0, 'the victim is the only holder of some pieces')
     const copiesBefore = await piecesOnDisk()
     await stopNode(victim)
@@ -354,7 +360,7 @@ describe('durability: keepalive, audit, repair, reputation', () => {
     const onDisk = await piecesOnDisk()
     for (const seg of healed.segments) {
       for (const p of seg.pieces) {
-        const added = (onDisk.get(p.id) ?? []).filter(n => !(copiesBefore.get(p.id) ?? []).includes(n))
+        const added = newCopies(copiesBefore, onDisk, p.id)
         assert.equal(added.length, lost.has(p.id) ? 1 : 0, `piece ${p.id.slice(0, 12)}: ${added.length} new copies`)
         if (lost.has(p.id)) assert.ok(p.holders.some(h => h.nodeId === added[0] && h.state === 'good'), `piece ${p.id.slice(0, 12)}: the stored copy is found through its record`)
       }
