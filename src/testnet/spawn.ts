@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { abortReason, type AbortOptions } from '../core/abort.js'
@@ -56,7 +56,10 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
   await mkdir(dirname(options.logFile), { recursive: true })
   const log = await open(options.logFile, 'a')
   let offset: number
-  let child
+  let child: ChildProcess
+  let exitInfo: string | undefined
+  let spawnError: Promise<Error>
+  let exited: Promise<void>
   try {
     offset = (await log.stat()).size
     child = spawn(file, args, {
@@ -65,11 +68,18 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
       env: options.env ?? process.env,
       ...(options.cwd === undefined ? {} : { cwd: options.cwd })
     })
+    // Listen before anything is awaited: a process that exits at once can have its 'exit' emitted
+    // while the log closes, and an event with no listener then is lost for good (the wait below
+    // would never end, and nothing would keep the loop alive).
+    spawnError = new Promise<Error>(resolve => child.once('error', resolve))
+    exited = new Promise<void>(resolve => child.once('exit', (code, sig) => {
+      exitInfo = sig !== null ? `signal ${sig}` : `code ${String(code)}`
+      resolve()
+    }))
   } finally {
     // The child holds its own copy of the descriptor.
     await log.close()
   }
-  const spawnError = new Promise<Error>(resolve => child.once('error', resolve))
   const pid = child.pid
   if (pid === undefined) {
     const err = await spawnError
@@ -77,11 +87,6 @@ export async function startDetached<T> (options: StartDetachedOptions<T>): Promi
   }
   const procStart = processStartTime(pid)
 
-  let exitInfo: string | undefined
-  const exited = new Promise<void>(resolve => child.once('exit', (code, sig) => {
-    exitInfo = sig !== null ? `signal ${sig}` : `code ${String(code)}`
-    resolve()
-  }))
   const readyValue = (line: string): T | undefined => {
     const json = parseJsonLine(line)
     if (json !== undefined) return options.ready(json, pid)
