@@ -22,8 +22,11 @@ test('this process is alive, with its own start time and not with another', () =
 })
 
 test('an exited but unreaped process (zombie) counts as dead', { skip: linux ? false : 'needs /proc' }, async () => {
-  // sh starts `sleep 0` in the background and execs into a sleep that never reaps it.
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  // sh starts a child in the background and execs into a sleep that never reaps it. The child
+  // exits only once its parent has become that sleep (at most 10 s): had it exited earlier, sh
+  // could have reaped it first (it did, once, on a loaded machine).
+  const child = 'i=0; while [ "$(cat /proc/$PPID/comm)" != sleep ] && [ $i -lt 1000 ]; do i=$((i+1)); sleep 0.01; done'
+  const parent = spawn('sh', ['-c', `sh -c '${child}' & echo $!; exec sleep 30`], { stdio: ['ignore', 'pipe', 'ignore'] })
   try {
     const zombie = await new Promise<number>(resolve => createInterface({ input: parent.stdout }).once('line', line => { resolve(Number(line)) }))
     assert.ok(await waitForExit(zombie, undefined, 10_000), 'the zombie counts as exited')
