@@ -152,6 +152,13 @@ describe('piece server and client', () => {
 
   test('stop() lets an in-flight put finish, then refuses new connections', async () => {
     const store2 = createMemoryStore({ capacity: 256 * MiB })
+    // In flight = the server is handling the request (its first step asks the store whether it
+    // has the piece). A fixed pause was not enough on a loaded machine: the connection was not
+    // even accepted yet, and stop() refused it.
+    let handling!: () => void
+    const handled = new Promise<void>(resolve => { handling = resolve })
+    const has = store2.has.bind(store2)
+    store2.has = async (...args) => { handling(); return await has(...args) }
     const server2 = createPieceServer({ store: store2, identity: generateIdentity() })
     await server2.start()
     const c2 = server2.address()
@@ -159,7 +166,7 @@ describe('piece server and client', () => {
     const id = pieceIdOf(data)
     const uploader = new PieceClient({ identity: owner })
     const put = uploader.put(c2, id, data)
-    await new Promise(resolve => setTimeout(resolve, 5))
+    await handled
     const stopped = server2.stop({ grace: 10_000 })
     assert.equal((await put).created, true)
     await stopped
