@@ -10,7 +10,8 @@ import { isProcessAlive, loadTestnet, type TestnetProcess } from '../../src/test
 import { signalProcess, waitForExit } from '../../src/testnet/liveness.js'
 import { hasCommand, isCI } from '../helpers/ci.js'
 import { runCli } from '../helpers/cli.js'
-import { eventually, spawnJsonCli, type JsonProcess } from '../helpers/jobs.js'
+import { eventually } from '../helpers/eventually.js'
+import { spawnJsonCli, type JsonProcess } from '../helpers/jobs.js'
 import { requireKube, startKube, type KubeCluster } from '../helpers/kube.js'
 import { tempDir, type TempDir } from '../helpers/tmp.js'
 

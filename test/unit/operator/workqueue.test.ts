@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { WorkQueue, backoffDelay } from '../../../src/operator/workqueue.js'
+import { eventually } from '../../helpers/eventually.js'
 
 const tick = async (ms = 5): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -68,7 +69,8 @@ describe('operator work queue', () => {
     })
     q.resume()
     q.add('k')
-    await new Promise(resolve => setTimeout(resolve, 400))
+    // Waits for the outcome, not for a fixed time: a loaded machine may run late.
+    await eventually('three failures and a success', async () => at.length >= 4 ? true : undefined, { attempts: 3000, everyMs: 10, withinMs: 30_000 })
     assert.deepEqual(errors, [20, 40, 80])
     assert.equal(at.length, 4)
     assert.ok(at[3]! - at[2]! >= 75, `third retry waited ${at[3]! - at[2]!} ms`)
@@ -81,8 +83,9 @@ describe('operator work queue', () => {
     const q = new WorkQueue({ baseDelayMs: 10, process: async () => { runs.push(Date.now()); return runs.length === 1 ? { backoff: true } : runs.length === 2 ? { requeueAfterMs: 30 } : undefined } })
     q.resume()
     q.add('k')
-    await new Promise(resolve => setTimeout(resolve, 150))
-    assert.equal(runs.length, 3)
+    await eventually('three runs', async () => runs.length >= 3 ? true : undefined, { attempts: 3000, everyMs: 10, withinMs: 30_000 })
+    await tick(50)
+    assert.equal(runs.length, 3, 'and no fourth')
     assert.equal(q.failuresOf('k'), 0)
     await q.stop()
   })
