@@ -59,7 +59,7 @@ describe('testnet supervisor: the jobs processes (real redis-server, fake worker
   test('up starts Redis after the nodes, then worker, scheduler and dashboard against it; status: all online; down stops them before Redis and leaves nothing running', async t => {
     if (!requirePrerequisite('redis-server', hasCommand('redis-server'), t, HINT)) return
     await withTestnetDir(async dir => {
-      const sup = supervisor(dir, {}, { probeTimeoutMs: 500 })
+      const sup = supervisor(dir, {}, { probeTimeoutMs: 3000 })
       const state = await sup.up(planTestnet({ nodes: 2, bootstraps: 1, logLevel: 'warn', jobs: { grace: 0, keepaliveEvery: 9 } }))
       for (const p of state.processes) seen.add(p)
       assert.deepEqual(state.processes.map(p => [p.name, p.role]), [
